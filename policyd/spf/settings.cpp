@@ -73,6 +73,9 @@ config::Schema make_schema() {
     s.add_string("per-recipient-table", "",
                  "Postfix-style table (type:name) mapping a recipient, its domain or user@ to overrides such as "
                  "'mail-from-reject=never, test-only=yes' (policyd-spf Per_User).");
+    s.add_string("default-explanation", "",
+                 "Explanation (an RFC 7208 macro-string) in the 550 reply when a failing domain publishes no exp=; "
+                 "empty: 'SPF fail - not authorized'.");
     s.add_duration("time-budget", std::chrono::seconds(10), "Longest time one SPF check may take; then temperror (RFC 7208 §4.6.4).");
     s.add_uint("cache-size", 10000, 0, 10000000, "SPF results kept for their records' TTL (0 disables).");
     s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
@@ -125,6 +128,7 @@ Settings build_settings(const config::Values& v) {
         s.domain_whitelist.push_back(n);
     }
     s.per_recipient_table = v.str("per-recipient-table");
+    s.default_explanation = v.str("default-explanation");
     s.time_budget = v.duration("time-budget");
     if (s.time_budget.count() < 1 || s.time_budget > std::chrono::seconds(90))
         throw v.error("time-budget", "must be between 1s and 90s (Postfix gives up after 100s)");

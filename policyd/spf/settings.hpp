@@ -48,6 +48,7 @@ struct Settings {
     std::vector<std::string> helo_whitelist;    // HELO names (forward-confirmed) not checked
     std::vector<std::string> domain_whitelist;  // client passes SPF for one of these: not checked
     std::string per_recipient_table;            // table spec, empty for none
+    std::string default_explanation;  // RFC 7208 §6.2 macro-string used when a failing domain has no exp=
     std::chrono::milliseconds time_budget{10000};
     std::size_t cache_size = 10000;      // SPF result cache entries (0 disables)
     std::size_t dns_cache_size = 20000;  // DNS cache entries (0 disables)

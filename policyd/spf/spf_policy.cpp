@@ -75,6 +75,7 @@ SpfPolicy::SpfPolicy(std::shared_ptr<const Settings> settings, std::shared_ptr<d
                      spf::Options o;
                      o.time_budget = settings_->time_budget;
                      o.receiver = settings_->authserv_id;
+                     o.default_explanation = settings_->default_explanation;
                      return o;
                  }()),
       cache_(settings_->cache_size, clock_) {

@@ -14,9 +14,11 @@
 #   ;@delay NAME SECS   answer NAME after SECS seconds
 # Every query is appended to --log (one line "NAME TYPE") when given, so tests can count queries.
 #
+# A zone FILE ending in .json holds records as data (see Zones.load_json), for byte-exact TXT strings.
 # Usage: dnsd.py --zone FILE [--zone FILE ...] [--port 0] --port-file PATH [--log PATH]
 # Stops on SIGTERM/SIGINT. Reloads the zone files on SIGHUP.
 import argparse
+import json
 import os
 import signal
 import socket
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 
-from dnslib import DNSRecord, QTYPE, RCODE, RR
+from dnslib import A, DNSRecord, QTYPE, RCODE, RR
 from dnslib.server import BaseResolver, DNSLogger, DNSServer
 
 
@@ -39,6 +41,9 @@ class Zones:
         self.soas = {}      # zone apex -> SOA RR
         self.special = {}   # name -> (kind, arg)
         for path in files:
+            if path.endswith(".json"):
+                self.load_json(path)
+                continue
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             for line in text.splitlines():
@@ -56,6 +61,48 @@ class Zones:
                 labels = name.rstrip(".").split(".")
                 for i in range(len(labels)):
                     self.names.add(".".join(labels[i:]) + ".")
+
+    def add(self, rr):
+        name = norm(rr.rname)
+        self.records.setdefault(name, []).append(rr)
+        labels = name.rstrip(".").split(".")
+        for i in range(len(labels)):
+            self.names.add(".".join(labels[i:]) + ".")
+
+    def load_json(self, path):
+        # Records given as data rather than master-file text, for byte-exact TXT strings:
+        # [{"name": "x.example", "type": "TXT", "ttl": 300, "data": ["str", ...]},
+        #  {"name": ..., "type": "MX", "data": [10, "mx.example"]}, {"name": ..., "type": "TIMEOUT"}]
+        # TXT/SPF strings are taken byte for byte as latin-1.
+        from dnslib import AAAA, CNAME, MX, PTR, TXT
+        with open(path, encoding="utf-8") as f:
+            items = json.load(f)
+        for it in items:
+            name, rtype, ttl = it["name"], it["type"].upper(), int(it.get("ttl", 300))
+            if rtype in ("TIMEOUT", "NAME"):  # NAME: the name exists, without records
+                if rtype == "TIMEOUT":
+                    self.special[norm(name)] = ("drop", None)
+                labels = norm(name).rstrip(".").split(".")
+                for i in range(len(labels)):
+                    self.names.add(".".join(labels[i:]) + ".")
+                continue
+            data = it.get("data")
+            if rtype in ("TXT", "SPF"):
+                strings = data if isinstance(data, list) else [data]
+                rdata = TXT([x.encode("latin-1") for x in strings])
+            elif rtype == "A":
+                rdata = A(data)
+            elif rtype == "AAAA":
+                rdata = AAAA(data)
+            elif rtype == "MX":
+                rdata = MX(data[1], data[0])
+            elif rtype == "PTR":
+                rdata = PTR(data)
+            elif rtype == "CNAME":
+                rdata = CNAME(data)
+            else:
+                raise ValueError(f"{path}: unsupported record type {rtype}")
+            self.add(RR(name, getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
 
     def soa_for(self, name):
         labels = name.rstrip(".").split(".")
