@@ -56,6 +56,7 @@ public:
                     a.error = "timeout";
                 } else {
                     a.status = dns::Status::nxdomain;
+                    a.ttl = 300;  // as from the SOA minimum
                 }
                 return a;
             }
