@@ -122,6 +122,7 @@ private:
     /// Expands a domain-spec (empty: the current domain) and truncates it per §7.3.
     std::optional<std::string> target(const std::string& spec, const std::string& domain, std::string& problem) {
         if (spec.empty()) return domain;
+        if (spec.find('%') == std::string::npos) return truncate_domain(spec);  // validated at parse: plain name
         auto r = expand_macro_string(spec, MacroContext::domain, env(domain));
         sender_specific_ = sender_specific_ || r.sender_specific;
         if (r.status != MacroStatus::ok) {
