@@ -71,6 +71,7 @@ public:
         r.void_lookups = voids_;
         r.queries = queries_;
         r.ttl = ttl_ == std::numeric_limits<std::uint32_t>::max() ? 0 : ttl_;
+        r.sender_specific = sender_specific_;
     }
 
 private:
@@ -121,7 +122,9 @@ private:
     /// Expands a domain-spec (empty: the current domain) and truncates it per §7.3.
     std::optional<std::string> target(const std::string& spec, const std::string& domain, std::string& problem) {
         if (spec.empty()) return domain;
+        if (spec.find('%') == std::string::npos) return truncate_domain(spec);  // validated at parse: plain name
         auto r = expand_macro_string(spec, MacroContext::domain, env(domain));
+        sender_specific_ = sender_specific_ || r.sender_specific;
         if (r.status != MacroStatus::ok) {
             problem = "macro expansion failed: " + r.error;
             return std::nullopt;
@@ -137,29 +140,30 @@ private:
                            [&](const util::IpAddress& x) { return ip_.in_network(x, len); });
     }
 
-    /// The names of ip_ that resolve back to it (§5.5), at most max_ptr_names PTR names tried.
-    /// DNS errors only shrink the list.
-    std::vector<std::string> validated_names(bool& ptr_void) {
-        std::vector<std::string> out;
+    /// The names of ip_ that resolve back to it (§5.5), at most max_ptr_names PTR names tried; DNS
+    /// errors only shrink the list. Computed once per check (the ptr mechanism and %{p} share it);
+    /// ptr_void_ records whether the PTR query itself was void.
+    const std::vector<std::string>& validated_names() {
+        if (validated_) return *validated_;
+        validated_.emplace();
         const auto ptr = query(ip_.reverse_name(), dns::RrType::ptr);
-        ptr_void = ptr.status == dns::Status::nxdomain || ptr.status == dns::Status::nodata ||
-                   (ptr.ok() && ptr.names.empty());
-        if (!ptr.ok()) return out;
+        ptr_void_ = ptr.status == dns::Status::nxdomain || ptr.status == dns::Status::nodata ||
+                    (ptr.ok() && ptr.names.empty());
+        if (!ptr.ok()) return *validated_;
         const std::size_t n = std::min<std::size_t>(ptr.names.size(), opt_.max_ptr_names);
         for (std::size_t i = 0; i < n; ++i) {
             const auto a = query(ptr.names[i], addr_type());
             if (!a.ok()) continue;
-            if (std::find(a.addresses.begin(), a.addresses.end(), ip_) != a.addresses.end()) out.push_back(ptr.names[i]);
+            if (std::find(a.addresses.begin(), a.addresses.end(), ip_) != a.addresses.end()) {
+                validated_->push_back(ptr.names[i]);
+            }
         }
-        return out;
+        return *validated_;
     }
 
     /// %{p} (§7.3): a validated name equal to or under domain if there is one, else any, else "unknown".
     std::string validated_name(const std::string& domain) {
-        if (!validated_) {
-            bool ignored = false;
-            validated_ = validated_names(ignored);
-        }
+        validated_names();
         for (const auto& n : *validated_) {
             if (same_or_subdomain(n, domain)) return n;
         }
@@ -183,6 +187,8 @@ private:
     bool budget_spent_ = false;
     bool too_many_queries_ = false;
     std::optional<std::vector<std::string>> validated_;
+    bool ptr_void_ = false;
+    bool sender_specific_ = false;
 };
 
 Match Check::mechanism(const Mechanism& m, const std::string& domain, unsigned depth, std::string& problem) {
@@ -260,10 +266,10 @@ Match Check::mechanism(const Mechanism& m, const std::string& domain, unsigned d
         return Match::no;
     }
     case MechanismKind::ptr: {
-        // §5.5: DNS errors make ptr not match (never temperror).
-        bool ptr_void = false;
-        const auto names = validated_names(ptr_void);
-        if (ptr_void && !count_void()) {
+        // §5.5: DNS errors make ptr not match (never temperror). Each ptr term counts its void
+        // PTR answer, even when an earlier term or %{p} already asked.
+        const auto& names = validated_names();
+        if (ptr_void_ && !count_void()) {
             problem = "too many void lookups";
             return Match::permerror;
         }
@@ -283,9 +289,9 @@ Outcome Check::evaluate(const std::string& domain, unsigned depth) {
         out.problem = "include/redirect nesting too deep";
         return out;
     }
-    if (!valid_identity_domain(domain)) {
+    if (depth == 0 ? !valid_identity_domain(domain) : !well_formed_domain(domain)) {
         out.code = Code::none;
-        out.problem = "malformed domain";
+        out.problem = "malformed domain " + domain;
         return out;
     }
     // §4.4 record lookup, §4.5 selection.
@@ -379,9 +385,11 @@ std::string Check::explanation(const Outcome& o) {
     const auto fallback = [&]() -> std::string {
         if (opt_.default_explanation.empty()) return {};
         auto r = expand_macro_string(opt_.default_explanation, MacroContext::explanation, env(o.exp_domain));
+        sender_specific_ = sender_specific_ || r.sender_specific;
         return r.status == MacroStatus::ok ? r.text : std::string();
     };
     if (!o.exp_spec) return fallback();
+    const auto used_sender = [this](const MacroResult& r) { sender_specific_ = sender_specific_ || r.sender_specific; };
     // §6.2: any DNS error, no record, several records, or a bad explain-string: as if no exp=.
     std::string problem;
     const auto name = target(*o.exp_spec, o.exp_domain, problem);
@@ -389,6 +397,7 @@ std::string Check::explanation(const Outcome& o) {
     const auto txt = query(*name, dns::RrType::txt);
     if (!txt.ok() || txt.txt.size() != 1) return fallback();
     auto r = expand_macro_string(txt.txt.front(), MacroContext::explanation, env(o.exp_domain));
+    used_sender(r);
     if (r.status != MacroStatus::ok) return fallback();
     return r.text;
 }
@@ -409,6 +418,21 @@ const char* code_name(Code c) noexcept {
 }
 
 const char* identity_name(Identity i) noexcept { return i == Identity::helo ? "helo" : "mailfrom"; }
+
+bool well_formed_domain(std::string_view domain) noexcept {
+    if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
+    if (domain.empty() || domain.size() > max_domain_length) return false;
+    std::size_t labels = 0;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i <= domain.size(); ++i) {
+        if (i == domain.size() || domain[i] == '.') {
+            if (i == start || i - start > 63) return false;
+            ++labels;
+            start = i + 1;
+        }
+    }
+    return labels >= 2;
+}
 
 bool valid_identity_domain(std::string_view domain) noexcept {
     if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
@@ -433,11 +457,25 @@ bool valid_identity_domain(std::string_view domain) noexcept {
 Evaluator::Evaluator(dns::Resolver& resolver, const util::Clock& clock, Options options)
     : resolver_(resolver), clock_(clock), options_(std::move(options)) {}
 
-Result Evaluator::check_mail_from(const util::IpAddress& ip, std::string_view sender, std::string_view helo) const {
-    if (sender.empty()) return check_host(ip, helo, "postmaster@" + std::string(helo), helo, Identity::mailfrom);
+SenderParts split_sender(std::string_view sender, std::string_view helo) {
+    SenderParts p;
     const auto at = sender.rfind('@');
-    if (at == std::string_view::npos) return check_host(ip, sender, "postmaster@" + std::string(sender), helo);
-    return check_host(ip, sender.substr(at + 1), sender, helo, Identity::mailfrom);
+    if (sender.empty()) {
+        p.domain = std::string(helo);
+    } else if (at == std::string_view::npos) {
+        p.domain = std::string(sender);
+    } else {
+        p.local_part = std::string(sender.substr(0, at));
+        p.domain = std::string(sender.substr(at + 1));
+    }
+    if (p.local_part.empty()) p.local_part = "postmaster";
+    if (!p.domain.empty() && p.domain.back() == '.') p.domain.pop_back();
+    return p;
+}
+
+Result Evaluator::check_mail_from(const util::IpAddress& ip, std::string_view sender, std::string_view helo) const {
+    const auto parts = split_sender(sender, helo);
+    return check_host(ip, parts.domain, parts.local_part + "@" + parts.domain, helo, Identity::mailfrom);
 }
 
 Result Evaluator::check_helo(const util::IpAddress& ip, std::string_view helo) const {
@@ -460,7 +498,14 @@ Result Evaluator::check_host(const util::IpAddress& ip, std::string_view domain,
     const auto at = sender.rfind('@');
     std::string_view local = at == std::string_view::npos ? std::string_view{} : sender.substr(0, at);
     if (local.empty()) local = "postmaster";
-    Check check(resolver_, clock_, options_, ip, local, d, helo);
+    // §5: an IPv4-mapped IPv6 client is an IPv4 client (IpAddress::parse already does this; a
+    // caller building addresses from bytes might not).
+    util::IpAddress client = ip;
+    static constexpr std::uint8_t mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (client.is_v6() && std::equal(std::begin(mapped_prefix), std::end(mapped_prefix), client.bytes().begin())) {
+        client = util::IpAddress::from_bytes(client.bytes().data() + 12, true);
+    }
+    Check check(resolver_, clock_, options_, client, local, d, helo);
     auto o = check.evaluate(d, 0);
     r.code = o.code;
     r.mechanism = std::move(o.mechanism);

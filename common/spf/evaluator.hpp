@@ -46,7 +46,19 @@ struct [[nodiscard]] Result {
     unsigned void_lookups = 0;
     unsigned queries = 0;      // DNS queries made
     std::uint32_t ttl = 0;     // smallest TTL of the answers used (0 when none): cache lifetime
+    /// True when a macro used the local-part or the HELO name (%{s} %{l} %{h}): the result is then
+    /// specific to this sender/HELO, not only to (client address, domain).
+    bool sender_specific = false;
 };
+
+/// The MAIL FROM identity split per §4.3: local-part ("postmaster" when missing) and domain (the
+/// HELO name for a null sender; the whole sender when it has no "@"), trailing dot removed.
+struct SenderParts {
+    std::string local_part;
+    std::string domain;
+};
+
+[[nodiscard]] SenderParts split_sender(std::string_view sender, std::string_view helo);
 
 /// Evaluates SPF for one client. The resolver and clock must outlive the evaluator; one evaluator
 /// may serve many threads when the resolver is thread-safe (it keeps no per-check state).
@@ -76,8 +88,13 @@ private:
     Options options_;
 };
 
-/// True for a domain check_host() evaluates (§4.3): 2+ labels of 1-63 octets (letters, digits,
-/// '-', '_'), at most 253 octets without the optional trailing dot.
+/// True for an identity domain check_host() starts from (§4.3): 2+ labels of 1-63 octets (letters,
+/// digits, '-', '_'), at most 253 octets without the optional trailing dot. Address literals
+/// ("[192.0.2.1]") and single labels are not.
 [[nodiscard]] bool valid_identity_domain(std::string_view domain) noexcept;
+
+/// The structural part of §4.3 for include/redirect targets (names made by macro expansion may hold
+/// any visible characters): 2+ labels of 1-63 octets, at most 253 octets.
+[[nodiscard]] bool well_formed_domain(std::string_view domain) noexcept;
 
 }  // namespace mailmoat::spf

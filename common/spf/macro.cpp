@@ -242,6 +242,7 @@ MacroResult expand_macro_string(std::string_view text, MacroContext ctx, const M
             return true;
         },
         [&](const Macro& m) {
+            if (m.letter == 's' || m.letter == 'l' || m.letter == 'h') r.sender_specific = true;
             std::string value = transform(m, macro_value(m, env, ctx));
             if (m.upper) {
                 std::string escaped;

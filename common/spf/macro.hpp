@@ -48,6 +48,9 @@ struct MacroResult {
     MacroStatus status = MacroStatus::syntax_error;
     std::string text;   // the expansion (ok only)
     std::string error;  // what was wrong (not ok)
+    /// True when %{s}, %{l} or %{h} was expanded: the text then depends on more than the client
+    /// address and the domain (result caches key on that).
+    bool sender_specific = false;
 };
 
 /// Checks that text is a macro-string valid in ctx (§7.1, §12 ABNF: macro-literal is %x21-24 / %x26-7E,

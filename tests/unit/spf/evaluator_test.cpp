@@ -278,3 +278,31 @@ TEST_CASE("hostile records stay bounded", "[spf][evaluator]") {
     f.zone.add("split.example", {"TXT", {"v=spf1 ip4:19", "2.0.2.1", " -all"}});
     CHECK(f.mail_from("192.0.2.1", "u@split.example").code == Code::pass);
 }
+
+TEST_CASE("mapped addresses built from bytes are normalised too", "[spf][evaluator]") {
+    Fixture f;
+    txt(f.zone, "example.com", "v=spf1 ip4:192.0.2.0/24 -all");
+    const std::uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 7};
+    spf::Evaluator ev(f.zone, f.clock, f.opt);
+    const auto r = ev.check_mail_from(util::IpAddress::from_bytes(mapped, false), "u@example.com", "h.example");
+    CHECK(r.code == Code::pass);
+}
+
+TEST_CASE("sender-specific results are flagged", "[spf][evaluator]") {
+    Fixture f;
+    txt(f.zone, "plain.example", "v=spf1 exists:%{i}.%{d} -all");
+    txt(f.zone, "user.example", "v=spf1 exists:%{l}.%{d} -all");
+    CHECK_FALSE(f.mail_from("192.0.2.1", "u@plain.example").sender_specific);
+    CHECK(f.mail_from("192.0.2.1", "u@user.example").sender_specific);
+}
+
+TEST_CASE("split_sender follows §4.3", "[spf][evaluator]") {
+    auto p = spf::split_sender("", "helo.example.");
+    CHECK((p.local_part == "postmaster" && p.domain == "helo.example"));
+    p = spf::split_sender("@example.com", "h");
+    CHECK((p.local_part == "postmaster" && p.domain == "example.com"));
+    p = spf::split_sender("a@b@example.com", "h");
+    CHECK((p.local_part == "a@b" && p.domain == "example.com"));
+    p = spf::split_sender("example.org", "h");
+    CHECK((p.local_part == "postmaster" && p.domain == "example.org"));
+}

@@ -133,3 +133,34 @@ TEST_CASE("§7.3 truncation of expanded domains", "[spf][macro]") {
     CHECK(t.front() != '.');
     CHECK(spf::truncate_domain(std::string(300, 'a')).empty());
 }
+
+TEST_CASE("random macro-strings expand within bounds or fail cleanly", "[spf][macro]") {
+    auto env = rfc_env("2001:db8::cb01");
+    const std::string local(64, 'q');
+    env.local_part = local;
+    static constexpr char alphabet[] = "%{}slodiphcrtvSLODIPHCRTV0123456789r.-+,/_=x ";
+    std::uint32_t state = 777;
+    const auto next = [&state] {
+        state = state * 1664525U + 1013904223U;
+        return state >> 10;
+    };
+    unsigned ok = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string s;
+        const std::size_t len = next() % 48;
+        for (std::size_t i = 0; i < len; ++i) s += alphabet[next() % (sizeof alphabet - 1)];
+        for (const auto ctx : {MacroContext::domain, MacroContext::explanation}) {
+            const auto valid = spf::validate_macro_string(s, ctx);
+            const auto r = spf::expand_macro_string(s, ctx, env);
+            REQUIRE(r.status == valid);  // validation and expansion agree
+            REQUIRE(r.text.size() <= spf::max_macro_output);
+            if (r.status == MacroStatus::ok) {
+                ++ok;
+                REQUIRE(spf::truncate_domain(r.text).size() <= spf::max_domain_length);
+            } else {
+                REQUIRE(!r.error.empty());
+            }
+        }
+    }
+    CHECK(ok > 0);
+}

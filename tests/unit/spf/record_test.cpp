@@ -102,3 +102,48 @@ TEST_CASE("domain-spec validation", "[spf][record]") {
     CHECK_FALSE(spf::valid_domain_spec("."));
     CHECK_FALSE(spf::valid_domain_spec("example.123"));
 }
+
+TEST_CASE("random mutations of records never break the parser", "[spf][record]") {
+    // Deterministic pseudo-random edits of real-world-like records; under the sanitizer build this
+    // doubles as a small fuzz run. Every outcome must be one of the three states with its invariants.
+    const std::vector<std::string> seeds = {
+        "v=spf1 ip4:192.0.2.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24//64 include:_spf.google.com ~all",
+        "v=spf1 exists:%{ir}.%{l1r-}.lp._spf.%{d2} redirect=_spf.%{o} exp=explain.%{d}",
+        "v=spf1 -ptr:%{p}.example.org ?a:%{h} unknown=%{c}%%%_%- -all",
+    };
+    std::uint32_t state = 12345;
+    const auto next = [&state] {
+        state = state * 1103515245U + 12345U;
+        return (state >> 8) & 0xffffU;
+    };
+    static constexpr char alphabet[] = "v=spf1 %{}/:.-+~?alxmpi46rdsoch0123456789_,\x01\xff";
+    unsigned ok = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string rec = seeds[next() % seeds.size()];
+        const int edits = 1 + static_cast<int>(next() % 4);
+        for (int e = 0; e < edits && !rec.empty(); ++e) {
+            const std::size_t pos = next() % rec.size();
+            const char c = alphabet[next() % (sizeof alphabet - 1)];
+            switch (next() % 3) {
+            case 0: rec[pos] = c; break;
+            case 1: rec.insert(rec.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
+            default: rec.erase(pos, 1); break;
+            }
+        }
+        const auto r = spf::parse_record(rec);
+        if (r.status == ParseStatus::ok) {
+            ++ok;
+            for (const auto& m : r.record.mechanisms) {
+                REQUIRE(m.cidr4 <= 32);
+                REQUIRE(m.cidr6 <= 128);
+                REQUIRE(!m.text.empty());
+            }
+        } else if (r.status == ParseStatus::syntax_error) {
+            REQUIRE(!r.error.empty());
+            REQUIRE(r.record.mechanisms.empty());
+        } else {
+            REQUIRE(!spf::has_spf_version(rec));
+        }
+    }
+    CHECK(ok > 0);  // the mutations keep some records valid, so both paths are exercised
+}

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <stdexcept>
@@ -56,6 +57,7 @@ public:
                     a.error = "timeout";
                 } else {
                     a.status = dns::Status::nxdomain;
+                    a.ttl = 300;  // as from the SOA minimum
                 }
                 return a;
             }
