@@ -78,17 +78,16 @@ SpfPolicy::SpfPolicy(std::shared_ptr<const Settings> settings, std::shared_ptr<d
                      o.default_explanation = settings_->default_explanation;
                      return o;
                  }()),
-      cache_(settings_->cache_size, clock_) {
+      cache_(clock_, spf::CacheLimits{settings_->cache_size, std::chrono::hours(1)}) {
     if (!settings_->per_recipient_table.empty()) per_recipient_ = table::open_table(settings_->per_recipient_table);
 }
 
 spf::Result SpfPolicy::check(spf::Identity identity, const util::IpAddress& ip, std::string_view sender,
                              std::string_view helo) const {
-    const auto key = ResultCache::key(ip, identity, sender, helo);
-    if (auto hit = cache_.find(key)) return *hit;
-    auto r = identity == spf::Identity::helo ? evaluator_.check_helo(ip, helo) : evaluator_.check_mail_from(ip, sender, helo);
-    cache_.store(key, r);
-    return r;
+    if (settings_->cache_size == 0)
+        return identity == spf::Identity::helo ? evaluator_.check_helo(ip, helo) : evaluator_.check_mail_from(ip, sender, helo);
+    return identity == spf::Identity::helo ? spf::check_helo_cached(evaluator_, cache_, ip, helo)
+                                           : spf::check_mail_from_cached(evaluator_, cache_, ip, sender, helo);
 }
 
 bool SpfPolicy::helo_confirmed(std::string_view helo, const util::IpAddress& ip) const {

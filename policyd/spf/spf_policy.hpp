@@ -10,10 +10,10 @@
 #include "common/dns/resolver.hpp"
 #include "common/policy/server.hpp"
 #include "common/spf/evaluator.hpp"
+#include "common/spf/result_cache.hpp"
 #include "common/table/table.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/lock_guarded.hpp"
-#include "policyd/spf/result_cache.hpp"
 #include "policyd/spf/settings.hpp"
 
 namespace mailmoat::spfd {
@@ -49,7 +49,7 @@ public:
     /// handle() without the logging side: the decision and its action.
     [[nodiscard]] Decision decide(const policy::Request& request) const;
 
-    [[nodiscard]] ResultCache::Stats cache_stats() const { return cache_.stats(); }
+    [[nodiscard]] std::size_t cache_entries() const { return cache_.size(); }
     [[nodiscard]] const Settings& settings() const noexcept { return *settings_; }
 
     /// Received-SPF field (RFC 7208 §9.1), without the trailing newline. Mail data is quoted/escaped.
@@ -70,7 +70,7 @@ private:
     const util::Clock& clock_;
     spf::Evaluator evaluator_;
     std::shared_ptr<const table::Table> per_recipient_;
-    mutable ResultCache cache_;
+    mutable spf::ResultCache cache_;
     struct Messages {
         std::unordered_map<std::string, MessageState> map;
         std::deque<std::string> order;
