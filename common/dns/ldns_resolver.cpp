@@ -174,6 +174,8 @@ LdnsPkt match_reply(const Query& q, const std::uint8_t* data, std::size_t len, s
         return nullptr;
     }
     LdnsPkt pkt(raw);
+    // Some servers leave the question out of a truncated reply; TCP then brings the checked answer.
+    if (ldns_pkt_tc(pkt.get()) && ldns_pkt_qdcount(pkt.get()) == 0) return pkt;
     const ldns_rr_list* question = ldns_pkt_question(pkt.get());
     if (ldns_pkt_qdcount(pkt.get()) != 1 || question == nullptr || ldns_rr_list_rr_count(question) != 1) {
         *why = "mismatched reply";
