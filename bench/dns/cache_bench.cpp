@@ -83,7 +83,7 @@ private:
             buf[2] |= 0x80;  // QR
             buf[3] = 0x80;   // RA, NOERROR
             buf[6] = 0;
-            buf[7] = 1;  // ANCOUNT 1
+            buf[7] = 1;                               // ANCOUNT 1
             buf[8] = buf[9] = buf[10] = buf[11] = 0;  // NSCOUNT, ARCOUNT 0
             const unsigned char rr[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0x2c, 0, 4, 192, 0, 2, 1};
             std::memcpy(buf + q, rr, sizeof rr);

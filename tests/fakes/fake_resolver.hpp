@@ -148,11 +148,19 @@ private:
 
     static void add_data(dns::Answer& a, const Record& r) {
         switch (r.type) {
-        case dns::RrType::a:
-        case dns::RrType::aaaa: a.addresses.push_back(r.address); break;
-        case dns::RrType::mx: a.mx.push_back({r.preference, r.text}); break;
-        case dns::RrType::txt: a.txt.push_back(r.text); break;
-        default: a.names.push_back(r.text); break;
+            case dns::RrType::a:
+            case dns::RrType::aaaa:
+                a.addresses.push_back(r.address);
+                break;
+            case dns::RrType::mx:
+                a.mx.push_back({r.preference, r.text});
+                break;
+            case dns::RrType::txt:
+                a.txt.push_back(r.text);
+                break;
+            default:
+                a.names.push_back(r.text);
+                break;
         }
     }
 
@@ -200,7 +208,8 @@ private:
     }
 
     void add_line(std::string_view line, std::size_t line_no) {
-        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.remove_suffix(1);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.remove_suffix(1);
         std::size_t start = line.find_first_not_of(" \t");
         if (start == std::string_view::npos || line[start] == '#' || line[start] == ';') return;
         std::string_view rest = line.substr(start);

@@ -80,9 +80,12 @@ private:
         }
         std::vector<std::string> args = {"/usr/bin/python3",
                                          std::string(MAILMOAT_SOURCE_DIR) + "/tests/support/dnsd.py",
-                                         "--zone", (dir_ / "zone.txt").string(),
-                                         "--port-file", (dir_ / "port").string(),
-                                         "--log", (dir_ / "query.log").string(),
+                                         "--zone",
+                                         (dir_ / "zone.txt").string(),
+                                         "--port-file",
+                                         (dir_ / "port").string(),
+                                         "--log",
+                                         (dir_ / "query.log").string(),
                                          "--log-detail"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;

@@ -257,12 +257,12 @@ TEST_CASE("LdnsResolver refuses impossible names without a query", "[dns][ldns]"
     while (long_name.size() < 254) long_name += "abcdefghi.";
     long_name.resize(254);
     // 253 octets: the longest legal name.
-    std::string max_name = std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." +
-                           std::string(61, 'd');
+    std::string max_name =
+        std::string(63, 'a') + "." + std::string(63, 'b') + "." + std::string(63, 'c') + "." + std::string(61, 'd');
     REQUIRE(max_name.size() == 253);
 
-    const std::vector<std::string> bad = {"", ".", "..", "a..example.test", ".example.test",
-                                          long_label + ".example.test", long_name};
+    const std::vector<std::string> bad = {
+        "", ".", "..", "a..example.test", ".example.test", long_label + ".example.test", long_name};
     for (const auto& name : bad) {
         INFO("name: \"" << name << "\"");
         Answer a = r.query(name, RrType::a);
