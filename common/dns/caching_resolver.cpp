@@ -14,7 +14,9 @@ namespace mailmoat::dns {
 namespace {
 
 /// Small caches get one shard so the bound and LRU order are exact; large ones spread the lock.
-std::size_t shard_count(std::size_t max_entries) { return std::clamp<std::size_t>(max_entries / 256, 1, 16); }
+std::size_t shard_count(std::size_t max_entries) {
+    return std::clamp<std::size_t>(max_entries / 256, 1, 16);
+}
 
 }  // namespace
 
@@ -41,10 +43,13 @@ util::LockGuarded<CachingResolver::Shard>& CachingResolver::shard_for(const Key&
 
 std::uint32_t CachingResolver::cache_ttl(const Answer& answer) const noexcept {
     switch (answer.status) {
-    case Status::ok: return std::min(answer.ttl, options_.max_ttl);
-    case Status::nxdomain:
-    case Status::nodata: return std::min(answer.ttl, options_.max_negative_ttl);
-    case Status::tempfail: return options_.tempfail_ttl;
+        case Status::ok:
+            return std::min(answer.ttl, options_.max_ttl);
+        case Status::nxdomain:
+        case Status::nodata:
+            return std::min(answer.ttl, options_.max_negative_ttl);
+        case Status::tempfail:
+            return options_.tempfail_ttl;
     }
     return 0;
 }
@@ -64,8 +69,8 @@ Answer CachingResolver::query(std::string_view name, RrType type) {
         }
         s.lru.splice(s.lru.begin(), s.lru, entry);
         Answer a = entry->answer;
-        a.ttl = static_cast<std::uint32_t>(
-            std::chrono::duration_cast<std::chrono::seconds>(entry->expires - now).count());
+        a.ttl =
+            static_cast<std::uint32_t>(std::chrono::duration_cast<std::chrono::seconds>(entry->expires - now).count());
         return a;
     });
     if (cached) {

@@ -12,7 +12,9 @@ namespace mailmoat::dns {
 namespace detail {
 // ldns hands out malloc()ed buffers (ldns_pkt2wire, ldns_rdf2str); a named function keeps the
 // deleter's template argument unambiguous.
-inline void ldns_free_malloced(void* p) noexcept { std::free(p); }
+inline void ldns_free_malloced(void* p) noexcept {
+    std::free(p);
+}
 }  // namespace detail
 
 /// A resolver configuration (only read for /etc/resolv.conf nameservers; never shared between threads).

@@ -77,8 +77,8 @@ ServerAddress parse_one_server(std::string_view entry) {
         throw bad("not a numeric IPv4 or IPv6 address");
     ServerAddress server{*address, 53};
     if (!port_text.empty()) {
-        if (port_text.size() > 5 || !std::all_of(port_text.begin(), port_text.end(),
-                                                 [](char c) { return c >= '0' && c <= '9'; }))
+        if (port_text.size() > 5 ||
+            !std::all_of(port_text.begin(), port_text.end(), [](char c) { return c >= '0' && c <= '9'; }))
             throw bad("port is not a number");
         unsigned long port = std::stoul(std::string(port_text));
         if (port == 0 || port > 65535) throw bad("port outside 1..65535");
@@ -174,6 +174,8 @@ LdnsPkt match_reply(const Query& q, const std::uint8_t* data, std::size_t len, s
         return nullptr;
     }
     LdnsPkt pkt(raw);
+    // Some servers leave the question out of a truncated reply; TCP then brings the checked answer.
+    if (ldns_pkt_tc(pkt.get()) && ldns_pkt_qdcount(pkt.get()) == 0) return pkt;
     const ldns_rr_list* question = ldns_pkt_question(pkt.get());
     if (ldns_pkt_qdcount(pkt.get()) != 1 || question == nullptr || ldns_rr_list_rr_count(question) != 1) {
         *why = "mismatched reply";
@@ -188,11 +190,13 @@ LdnsPkt match_reply(const Query& q, const std::uint8_t* data, std::size_t len, s
     return pkt;
 }
 
-std::string errno_text(const char* what) { return std::string("network: ") + what + ": " + std::strerror(errno); }
+std::string errno_text(const char* what) {
+    return std::string("network: ") + what + ": " + std::strerror(errno);
+}
 
 Exchange exchange_udp(const ServerAddress& server, const Query& q, Clock::time_point deadline) {
     Exchange ex;
-    sockaddr_storage ss;
+    sockaddr_storage ss{};
     socklen_t sslen = to_sockaddr(server, ss);
     UniqueFd fd(::socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return {Exchange::Kind::failed, nullptr, errno_text("socket")};
@@ -249,7 +253,7 @@ int recv_all(int fd, std::uint8_t* data, std::size_t len, Clock::time_point dead
 }
 
 Exchange exchange_tcp(const ServerAddress& server, const Query& q, Clock::time_point deadline) {
-    sockaddr_storage ss;
+    sockaddr_storage ss{};
     socklen_t sslen = to_sockaddr(server, ss);
     UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (fd.get() < 0) return {Exchange::Kind::failed, nullptr, errno_text("socket")};
@@ -288,7 +292,9 @@ std::uint32_t rr_ttl(const ldns_rr* rr) {
     return ttl > 0x7fffffffU ? 0 : ttl;
 }
 
-bool is_dname(const ldns_rdf* rdf) { return rdf != nullptr && ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME; }
+bool is_dname(const ldns_rdf* rdf) {
+    return rdf != nullptr && ldns_rdf_get_type(rdf) == LDNS_RDF_TYPE_DNAME;
+}
 
 /// Presentation form, lower-case, no trailing dot; the root becomes "" (RFC 7505 null MX).
 std::string dname_text(const ldns_rdf* rdf) {
@@ -308,11 +314,16 @@ Answer tempfail(std::string why) {
 
 const char* rcode_name(ldns_pkt_rcode rcode) {
     switch (rcode) {
-    case LDNS_RCODE_FORMERR: return "FORMERR";
-    case LDNS_RCODE_SERVFAIL: return "SERVFAIL";
-    case LDNS_RCODE_NOTIMPL: return "NOTIMP";
-    case LDNS_RCODE_REFUSED: return "REFUSED";
-    default: return nullptr;
+        case LDNS_RCODE_FORMERR:
+            return "FORMERR";
+        case LDNS_RCODE_SERVFAIL:
+            return "SERVFAIL";
+        case LDNS_RCODE_NOTIMPL:
+            return "NOTIMP";
+        case LDNS_RCODE_REFUSED:
+            return "REFUSED";
+        default:
+            return nullptr;
     }
 }
 
@@ -320,41 +331,41 @@ const char* rcode_name(ldns_pkt_rcode rcode) {
 bool add_record(Answer& a, const ldns_rr* rr, RrType type, std::size_t& txt_bytes) {
     const ldns_rdf* r0 = ldns_rr_rdf(rr, 0);
     switch (type) {
-    case RrType::a:
-    case RrType::aaaa: {
-        std::size_t want = type == RrType::a ? 4 : 16;
-        if (r0 == nullptr || ldns_rdf_size(r0) != want) return false;
-        a.addresses.push_back(util::IpAddress::from_bytes(ldns_rdf_data(r0), type == RrType::a));
-        return true;
-    }
-    case RrType::mx: {
-        const ldns_rdf* r1 = ldns_rr_rdf(rr, 1);
-        if (r0 == nullptr || ldns_rdf_size(r0) != 2 || !is_dname(r1)) return false;
-        a.mx.push_back({ldns_rdf2native_int16(r0), dname_text(r1)});
-        return true;
-    }
-    case RrType::txt: {
-        // RFC 7208 §3.3 / RFC 6376 §3.6.2.2: the character-strings of one RR are joined without spaces.
-        std::string joined;
-        for (std::size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
-            const ldns_rdf* s = ldns_rr_rdf(rr, i);
-            std::size_t size = s == nullptr ? 0 : ldns_rdf_size(s);
-            const std::uint8_t* d = size == 0 ? nullptr : ldns_rdf_data(s);
-            if (d == nullptr || d[0] != size - 1) return false;
-            joined.append(reinterpret_cast<const char*>(d + 1), size - 1);
+        case RrType::a:
+        case RrType::aaaa: {
+            std::size_t want = type == RrType::a ? 4 : 16;
+            if (r0 == nullptr || ldns_rdf_size(r0) != want) return false;
+            a.addresses.push_back(util::IpAddress::from_bytes(ldns_rdf_data(r0), type == RrType::a));
+            return true;
         }
-        if (txt_bytes + joined.size() > LdnsResolver::max_txt_bytes) return true;  // bound: drop the RR
-        txt_bytes += joined.size();
-        a.txt.push_back(std::move(joined));
-        return true;
-    }
-    case RrType::ptr:
-    case RrType::ns:
-    case RrType::cname:
-    case RrType::soa:  // names holds the SOA MNAME
-        if (!is_dname(r0)) return false;
-        a.names.push_back(dname_text(r0));
-        return true;
+        case RrType::mx: {
+            const ldns_rdf* r1 = ldns_rr_rdf(rr, 1);
+            if (r0 == nullptr || ldns_rdf_size(r0) != 2 || !is_dname(r1)) return false;
+            a.mx.push_back({ldns_rdf2native_int16(r0), dname_text(r1)});
+            return true;
+        }
+        case RrType::txt: {
+            // RFC 7208 §3.3 / RFC 6376 §3.6.2.2: the character-strings of one RR are joined without spaces.
+            std::string joined;
+            for (std::size_t i = 0; i < ldns_rr_rd_count(rr); ++i) {
+                const ldns_rdf* s = ldns_rr_rdf(rr, i);
+                std::size_t size = s == nullptr ? 0 : ldns_rdf_size(s);
+                const std::uint8_t* d = size == 0 ? nullptr : ldns_rdf_data(s);
+                if (d == nullptr || d[0] != size - 1) return false;
+                joined.append(reinterpret_cast<const char*>(d + 1), size - 1);
+            }
+            if (txt_bytes + joined.size() > LdnsResolver::max_txt_bytes) return true;  // bound: drop the RR
+            txt_bytes += joined.size();
+            a.txt.push_back(std::move(joined));
+            return true;
+        }
+        case RrType::ptr:
+        case RrType::ns:
+        case RrType::cname:
+        case RrType::soa:  // names holds the SOA MNAME
+            if (!is_dname(r0)) return false;
+            a.names.push_back(dname_text(r0));
+            return true;
     }
     return false;
 }
@@ -388,8 +399,10 @@ Answer parse_reply(const ldns_pkt* pkt, const Query& q, RrType type, bool* next_
             bool has_type = false;
             const ldns_rr* cname = nullptr;
             for (std::size_t i = 0; i < count && !has_type; ++i) {
-                if (owned_by(rr_at(i), owner, q.qtype)) has_type = true;
-                else if (cname == nullptr && owned_by(rr_at(i), owner, LDNS_RR_TYPE_CNAME)) cname = rr_at(i);
+                if (owned_by(rr_at(i), owner, q.qtype))
+                    has_type = true;
+                else if (cname == nullptr && owned_by(rr_at(i), owner, LDNS_RR_TYPE_CNAME))
+                    cname = rr_at(i);
             }
             if (has_type || cname == nullptr) break;
             if (hops >= LdnsResolver::max_cname_chain) return tempfail("CNAME chain too long");

@@ -1,6 +1,7 @@
 // common/dns/ldns_resolver.hpp - stub resolver (RFC 1035, RFC 6891 EDNS0) sending queries to configured servers.
 #pragma once
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -55,8 +56,8 @@ public:
         bool edns = true;
     };
 
-    static constexpr std::size_t max_records = 64;          // RRs kept per answer; more are dropped
-    static constexpr std::size_t max_txt_bytes = 64 * 1024;  // TXT bytes kept per answer; more RRs dropped
+    static constexpr std::size_t max_records = 64;                        // RRs kept per answer; more are dropped
+    static constexpr std::size_t max_txt_bytes = std::size_t{64} * 1024;  // TXT bytes kept per answer; more RRs dropped
     static constexpr unsigned max_cname_chain = 8;
     static constexpr std::uint16_t edns_udp_size = 1232;
 
