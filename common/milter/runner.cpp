@@ -485,9 +485,10 @@ std::string errno_text(int e) { return std::strerror(e); }
 std::set<int> open_fds() {
     std::set<int> fds;
     if (DIR* d = opendir("/proc/self/fd"); d != nullptr) {
+        const int own = dirfd(d);
         while (dirent* e = readdir(d)) {
             if (e->d_name[0] == '.') continue;
-            fds.insert(std::atoi(e->d_name));
+            if (const int fd = std::atoi(e->d_name); fd != own) fds.insert(fd);
         }
         closedir(d);
     }
