@@ -28,8 +28,10 @@ extern "C" int sigwait(const sigset_t* set, int* sig) {
     using Fn = int (*)(const sigset_t*, int*);
     static const Fn real = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, "sigwait"));
     Dl_info info{};
-    if (dladdr(__builtin_return_address(0), &info) != 0 && info.dli_fname != nullptr &&
-        std::strstr(info.dli_fname, "libmilter") != nullptr) {
+    const char* base = nullptr;
+    if (dladdr(__builtin_return_address(0), &info) != 0 && info.dli_fname != nullptr)
+        base = std::strrchr(info.dli_fname, '/') != nullptr ? std::strrchr(info.dli_fname, '/') + 1 : info.dli_fname;
+    if (base != nullptr && std::strncmp(base, "libmilter.so", 12) == 0) {
         for (;;) pause();  // the daemon's own signal loop handles HUP/TERM/INT
     }
     if (real == nullptr) return ENOSYS;
@@ -483,16 +485,17 @@ std::string errno_text(int e) { return std::strerror(e); }
 std::set<int> open_fds() {
     std::set<int> fds;
     if (DIR* d = opendir("/proc/self/fd"); d != nullptr) {
+        const int own = dirfd(d);
         while (dirent* e = readdir(d)) {
             if (e->d_name[0] == '.') continue;
-            fds.insert(std::atoi(e->d_name));
+            if (const int fd = std::atoi(e->d_name); fd != own) fds.insert(fd);
         }
         closedir(d);
     }
     return fds;
 }
 
-/// The listening TCP socket libmilter opened: a new fd, listening, on our port.
+/// The listening socket libmilter opened: a new fd, listening, on our port (any UNIX socket for port 0).
 int find_listener(const std::set<int>& before, std::uint16_t port) {
     for (int fd : open_fds()) {
         if (before.count(fd) != 0) continue;
@@ -505,7 +508,7 @@ int find_listener(const std::set<int>& before, std::uint16_t port) {
         std::uint16_t p = 0;
         if (ss.ss_family == AF_INET) p = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
         else if (ss.ss_family == AF_INET6) p = ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
-        else continue;
+        else if (ss.ss_family != AF_UNIX) continue;
         if (p == port) return fd;
     }
     return -1;
@@ -527,11 +530,9 @@ int unix_alive(const std::string& path) {
 }
 
 /// Connects to the listening socket and closes at once, to wake libmilter's poll() after smfi_stop().
-void poke(const util::SocketSpec& spec) noexcept {
-    if (spec.family == util::SocketSpec::Family::unix_path) {
-        (void)unix_alive(spec.path);
-        return;
-    }
+/// False when the connection could not be made (e.g. no permission on the UNIX socket any more).
+bool poke(const util::SocketSpec& spec) noexcept {
+    if (spec.family == util::SocketSpec::Family::unix_path) return unix_alive(spec.path) == 1;
     sockaddr_storage ss{};
     socklen_t len = 0;
     if (spec.family == util::SocketSpec::Family::inet) {
@@ -550,9 +551,10 @@ void poke(const util::SocketSpec& spec) noexcept {
         len = sizeof *in6;
     }
     const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
-    (void)::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
+    if (fd < 0) return false;
+    const int r = ::connect(fd, reinterpret_cast<sockaddr*>(&ss), len);
     ::close(fd);
+    return r == 0;
 }
 
 /// "user[:group]" to ids; false and *error on unknown names.
@@ -648,6 +650,7 @@ OpenResult Runner::open() {
     const auto before = open_fds();
     if (smfi_opensocket(false) != MI_SUCCESS)
         return fail(OpenResult::Code::system_error, "cannot listen on " + options_.socket.to_postfix());
+    listen_fd_ = find_listener(before, is_unix ? 0 : options_.socket.port);
     if (is_unix) {
         if ((uid != static_cast<uid_t>(-1) || gid != static_cast<gid_t>(-1)) &&
             chown(options_.socket.path.c_str(), uid, gid) != 0)
@@ -655,9 +658,8 @@ OpenResult Runner::open() {
         if (chmod(options_.socket.path.c_str(), options_.socket_mode & 07777) != 0)
             return fail(OpenResult::Code::system_error, "chmod " + options_.socket.path + ": " + errno_text(errno));
     } else if (options_.tcp_nodelay) {
-        const int fd = find_listener(before, options_.socket.port);
         const int one = 1;
-        if (fd < 0 || setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+        if (listen_fd_ < 0 || setsockopt(listen_fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
             log::warning().kv("socket", options_.socket.to_postfix())
                 .msg("could not set TCP_NODELAY on the listening socket; replies may stall ~40 ms");
     }
@@ -679,15 +681,26 @@ bool Runner::start() {
 void Runner::stop() noexcept {
     if (stopped_.exchange(true)) return;
     try {
+        log::debug().msg("stopping the milter loop");
         if (thread_.joinable()) {
             std::thread stopper([] { (void)smfi_stop(); });
             // libmilter polls its listening socket holding a lock for up to 5 s; a connection wakes it.
-            for (int i = 0; i < 100 && running_.load(); ++i) {
-                poke(options_.socket);
+            // When we may no longer connect (socket owned by root, privileges dropped), shutting the
+            // listening socket down wakes it too, at the cost of libmilter's one-second accept-error pause.
+            bool shut = false;
+            for (int i = 0; i < 200 && running_.load(); ++i) {
+                if (!poke(options_.socket) && !shut && i >= 2 && listen_fd_ >= 0) {
+                    int listening = 0;
+                    socklen_t len = sizeof listening;
+                    if (getsockopt(listen_fd_, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0)
+                        (void)::shutdown(listen_fd_, SHUT_RDWR);
+                    shut = true;
+                }
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             }
             stopper.join();
             thread_.join();
+            log::debug().msg("milter loop ended");
         }
         const auto deadline = std::chrono::steady_clock::now() + options_.drain_timeout;
         while (live_.load() > 0 && std::chrono::steady_clock::now() < deadline)

@@ -112,6 +112,7 @@ private:
     std::string name_;   // xxfi_name; must outlive smfi_main
     util::LockGuarded<std::shared_ptr<const SessionFactory>> factory_;
     std::thread thread_;
+    int listen_fd_ = -1;  // libmilter's listening socket, found after smfi_opensocket()
     std::atomic<bool> opened_{false};
     std::atomic<bool> running_{false};
     std::atomic<bool> stopped_{false};
