@@ -3,7 +3,9 @@
 # added header reaches the delivered message with Postfix's queue id, a REJECTME subject reaches the SMTP
 # client as 550 5.7.1 with the milter's text; over inet and unix sockets, and via sendmail
 # (non_smtpd_milters).
+import grp
 import os
+import pwd
 import re
 import sys
 
@@ -61,12 +63,32 @@ class ExampleMilterTest(mmtest.TestCase):
             [qid] = pf.queue_ids(r"pickup\[\d+\]: [0-9A-F]+: uid=0 from=<local@mailmoat.test>")
             self.assertEqual(msg.header(HEADER), f"{VALUE} (queue id {qid})")
             pf.wait_idle()
-            self.assertIn(f"action=continue", milter.log())
+            self.assertIn(f"{qid}: action=continue", milter.log())
+
+            # A non-SMTP message the milter rejects cannot be refused to anyone: cleanup bounces it,
+            # and the bounce to the (remote) sender carries the milter's text.
+            pf.sendmail("From: local@mailmoat.test\nTo: dave@example.net\nSubject: REJECTME locally\n\nbody\n",
+                        "local@mailmoat.test", ["dave@example.net"])
+            sink.wait_messages(3)
+            [bounce] = [m for m in sink.messages() if m.mail_from == ""]
+            self.assertEqual(bounce.rcpt_to, ["local@mailmoat.test"])
+            report = bounce.raw.decode("utf-8", "replace")
+            self.assertIn("<dave@example.net>: example milter rejects this message", report)
+            self.assertIn("Status: 5.7.1", report)
+            self.assertEqual(sink.find("REJECTME locally"), [])
+            pf.wait_idle()
 
     def test_unix_socket(self):
         with mmtest.Sink() as sink, mmtest.Daemon(PROGRAM, socket="unix") as milter, \
                 mmtest.Postfix(sink.port, milter_params(milter.socket)) as pf:
             self.assertTrue(milter.socket.startswith("unix:/"))
+            st = os.stat(milter.socket[len("unix:"):])
+            self.assertEqual((pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name),
+                             ("mailmoat", "postfix"))
+            # The daemon dropped root for the mailmoat account.
+            with open(f"/proc/{milter.proc.pid}/status", encoding="ascii") as f:
+                uid_line = next(ln for ln in f if ln.startswith("Uid:"))
+            self.assertEqual({int(x) for x in uid_line.split()[1:]}, {pwd.getpwnam("mailmoat").pw_uid})
             self.check_pass_and_reject(sink, pf, "unix")
 
     def test_options_reach_the_message(self):
