@@ -157,6 +157,10 @@ def main():
                         print(f"  UNEXPECTED: wanted {scene.expect}")
                         failures += 1
                 pf.wait_idle()
+                banner("What the daemons logged")
+                for dm in daemons:
+                    for line in dm.log().splitlines():
+                        print("  " + line)
         finally:
             for dm in reversed(daemons):
                 dm.stop()
