@@ -61,14 +61,26 @@ def _register(proc, name):
         _procs[proc.pid] = (proc, name)
 
 
+def group_members(pgid):
+    """PIDs of the live (not zombie) processes in process group pgid."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[0] is the state, fields[2] the process group (stat fields 3 and 5).
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            pids.append(int(entry))
+    return pids
+
+
 def _group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
+    # Orphaned children become zombies until init reaps them; a zombie has ended.
+    return bool(group_members(pgid))
 
 
 def stop_process(proc, name="process", grace=STOP_GRACE, group_grace=None):
@@ -145,8 +157,9 @@ atexit.register(_cleanup_all)
 
 
 def _on_signal(signum, _frame):
-    # Unwinds through every context manager's __exit__; atexit covers anything left.
-    raise SystemExit(128 + signum)
+    # Unwinds through every context manager's __exit__ (unittest lets KeyboardInterrupt through and
+    # stops the run); atexit covers anything left.
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 for _sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -505,7 +518,7 @@ class Postfix:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and exc_type is not SystemExit and self.dir:
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt) and self.dir:
             sys.stderr.write(f"--- postfix log ({self.log_path}) ---\n{_tail(self.log_path, 60)}\n")
         self.stop()
 
@@ -742,7 +755,7 @@ class Daemon:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and exc_type is not SystemExit and self.dir:
+        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt) and self.dir:
             sys.stderr.write(f"--- {self.name} stderr ---\n{_tail(self.log_path, 60)}\n")
         self.stop()
 
@@ -883,7 +896,12 @@ class TestCase(unittest.TestCase):
 
 def run():
     """Runs the unittest cases of the calling module (exit status 0 only if all passed and none skipped)."""
-    prog = unittest.main(module="__main__", verbosity=2, exit=False)
+    try:
+        prog = unittest.main(module="__main__", verbosity=2, exit=False)
+    except KeyboardInterrupt as e:
+        _cleanup_all()
+        sys.stderr.write(f"mmtest: interrupted ({e}); everything started was stopped\n")
+        sys.exit(1)
     res = prog.result
     if res.skipped:
         sys.stderr.write(f"mmtest: {len(res.skipped)} test(s) skipped - counted as failure\n")

@@ -2,11 +2,14 @@
 # tests/integration/test_harness.py - self-test of mmtest.py without any mailmoat program: a private
 # Postfix relays a swaks message and a sendmail message to the Sink, the test DNS server answers, and
 # teardown leaves no process and no temporary directory behind.
-import glob
+import json
 import os
+import signal
 import socket
 import struct
+import subprocess
 import sys
+import textwrap
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest  # noqa: E402
@@ -40,17 +43,8 @@ def dns_query(port, name, qtype):
 
 
 def our_processes(pgids):
-    """PIDs still alive in any of the given process groups."""
-    alive = []
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat, encoding="utf-8", errors="replace") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) in pgids:  # field 5 of stat: pgrp
-            alive.append(stat.split("/")[2])
-    return alive
+    """Live PIDs still in any of the given process groups."""
+    return [pid for pgid in pgids for pid in mmtest.group_members(pgid)]
 
 
 class HarnessTest(mmtest.TestCase):
@@ -126,6 +120,31 @@ class HarnessTest(mmtest.TestCase):
                 _ = 1 / 0
         self.assertEqual(our_processes({seen["pgid"]}), [])
         self.assertFalse(os.path.exists(seen["dir"]))
+
+    def test_cleanup_after_sigterm(self):
+        # A test process killed by SIGTERM (ctest's timeout, Ctrl-C) still stops what it started.
+        child = textwrap.dedent("""
+            import json, sys, time
+            sys.path.insert(0, %r)
+            import mmtest
+            with mmtest.Sink() as sink, mmtest.DnsServer("") as dns, mmtest.Postfix(sink.port) as pf:
+                print(json.dumps({"pgids": [pf.proc.pid, dns.proc.pid], "dirs": [sink.dir, dns.dir, pf.dir]}),
+                      flush=True)
+                time.sleep(60)
+            """ % os.path.dirname(os.path.abspath(__file__)))
+        proc = subprocess.Popen(["/usr/bin/python3", "-c", child], stdout=subprocess.PIPE, text=True)
+        try:
+            state = json.loads(proc.stdout.readline())
+            self.assertTrue(our_processes(state["pgids"]))
+            proc.send_signal(signal.SIGTERM)
+            self.assertNotEqual(proc.wait(timeout=30), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(our_processes(state["pgids"]), [])
+        for d in state["dirs"]:
+            self.assertFalse(os.path.exists(d), f"{d} left behind")
 
     def test_missing_program_fails(self):
         with self.assertRaises(mmtest.TestBedError):
