@@ -755,9 +755,16 @@ class Daemon:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and not issubclass(exc_type, KeyboardInterrupt) and self.dir:
-            sys.stderr.write(f"--- {self.name} stderr ---\n{_tail(self.log_path, 60)}\n")
-        self.stop()
+        if exc_type is not None:
+            if not issubclass(exc_type, KeyboardInterrupt) and self.dir:
+                sys.stderr.write(f"--- {self.name} stderr ---\n{_tail(self.log_path, 60)}\n")
+            self.stop()
+            return
+        # A daemon must end cleanly on SIGTERM; a crash or a sanitizer report at exit fails the test.
+        log = self.log()
+        rc = self.stop()
+        if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
+            raise TestBedError(f"{self.name} exited with status {rc} on SIGTERM:\n{log[-4000:]}")
 
     def argv(self):
         path = program_path(self.program)
