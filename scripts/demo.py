@@ -5,7 +5,8 @@
 #
 # To add a daemon, add one entry to DAEMONS: its program name, its hook ("milter" goes into
 # smtpd_milters and non_smtpd_milters, "policy" into smtpd_recipient_restrictions), its arguments
-# (DNS is passed as --dns-server when dns=True) and, if it needs them, messages to SCENES.
+# (DNS is passed as --dns-server when dns=True), the header it marks messages with, and, if it needs
+# them, messages to SCENES.
 import os
 import sys
 import textwrap
@@ -13,15 +14,18 @@ import textwrap
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 import mmtest  # noqa: E402
+from dnslib import QTYPE, DNSRecord  # noqa: E402
 
 
 class DemoDaemon:
-    def __init__(self, program, hook, args=(), dns=False):
-        self.program, self.hook, self.args, self.dns = program, hook, list(args), dns
+    """mark: a header every message it passes must carry (checked on each delivered message)."""
+
+    def __init__(self, program, hook, args=(), dns=False, mark=None):
+        self.program, self.hook, self.args, self.dns, self.mark = program, hook, list(args), dns, mark
 
 
 DAEMONS = [
-    DemoDaemon("mailmoat-example-milter", "milter"),
+    DemoDaemon("mailmoat-example-milter", "milter", mark="X-Mailmoat-Example"),
     DemoDaemon("mailmoat-example-policy", "policy"),
 ]
 
@@ -132,6 +136,10 @@ def main():
                 print(f"  Postfix {pf.postconf('-h', 'mail_version').strip():20} smtpd   127.0.0.1:{pf.port}")
                 print(f"  DNS server (zone demo.example)       127.0.0.1:{dns.port}")
                 print(f"  SMTP sink (the relayhost)            127.0.0.1:{sink.port}")
+                for name, qtype in (("demo.example", "TXT"), ("demo.example", "MX")):
+                    answer = DNSRecord.question(name, qtype).send("127.0.0.1", dns.port, timeout=5)
+                    for rr in DNSRecord.parse(answer).rr:
+                        print(f"    dns: {rr.rname} {QTYPE[rr.rtype]} {rr.rdata}")
                 for n, scene in enumerate(SCENES, 1):
                     if any(p not in names for p in scene.needs):
                         continue
@@ -150,7 +158,12 @@ def main():
                         outcome = "delivered" if r.accepted else (errors[0][0] if errors else "?")
                     if outcome == "delivered":
                         sink.wait_messages(before + 1)
-                        show_headers(sink.messages()[-1])
+                        delivered = sink.messages()[-1]
+                        show_headers(delivered)
+                        for d in available:
+                            if d.mark and delivered.header(d.mark) is None:
+                                print(f"  UNEXPECTED: no {d.mark} header from {d.program}")
+                                failures += 1
                     else:
                         print(f"  Not delivered: the client got a {outcome}xx reply.")
                     if outcome != scene.expect:
