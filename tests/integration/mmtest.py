@@ -569,6 +569,14 @@ class Postfix:
         return "".join(f"{k} = {v}\n" for k, v in base.items())
 
     def start(self):
+        """Starts the instance; on any failure everything is stopped and removed before raising."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self):
         self.dir = make_tmpdir("postfix")
         self.config_dir = os.path.join(self.dir, "etc")
         self.queue_dir = os.path.join(self.dir, "spool")
@@ -596,12 +604,8 @@ class Postfix:
                 self.proc = spawn([os.path.join(POSTFIX_DAEMON_DIR, "master"), "-c", self.config_dir, "-d"],
                                   "postfix master", stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                   env=self._env())
-            try:
-                wait_until(lambda: self.proc.poll() is not None or can_connect(f"inet:127.0.0.1:{self.port}"),
-                           20, "Postfix smtpd to listen")
-            except TestBedError:
-                self.stop()
-                raise
+            wait_until(lambda: self.proc.poll() is not None or can_connect(f"inet:127.0.0.1:{self.port}"),
+                       20, "Postfix smtpd to listen")
             if self.proc.poll() is None:
                 return
             # The port was taken between free_port() and bind: try another one.
@@ -609,9 +613,7 @@ class Postfix:
             stop_process(self.proc, "postfix master")
             self.proc = None
             if "Address already in use" not in text:
-                self.stop()
                 raise TestBedError(f"postfix master exited:\n{text}")
-        self.stop()
         raise TestBedError("postfix: no free port after 5 attempts")
 
     def _make_queue(self):
@@ -777,38 +779,50 @@ class Daemon:
         return argv + self.args
 
     def start(self):
-        self.dir = make_tmpdir("daemon")
-        self.log_path = os.path.join(self.dir, "stderr")
-        if self.socket_kind == "inet":
-            self.socket = f"inet:127.0.0.1:{free_port()}"
-        elif self.socket_kind == "unix":
-            sockdir = os.path.join(self.dir, "sock")
-            os.mkdir(sockdir, 0o750)
-            if os.geteuid() == 0:
-                user, _ = daemon_account()
-                # The daemon (as mailmoat) may create the socket; Postfix (group postfix) must reach it.
-                os.chown(sockdir, pwd.getpwnam(user).pw_uid, grp.getgrnam("postfix").gr_gid)
-            self.socket = f"unix:{sockdir}/{self.name}.sock"
-        else:
-            self.socket = self.socket_kind
-        argv = self.argv()
-        r = subprocess.run(argv + ["--check-config"], capture_output=True, text=True, timeout=30)
-        self.check_output = r.stdout + r.stderr
-        if r.returncode != 0:
-            raise TestBedError(f"{self.name} --check-config exited {r.returncode}:\n{self.check_output}")
-        with open(self.log_path, "wb") as err:
-            self.proc = spawn(argv + ["--foreground"], self.name, stdin=subprocess.DEVNULL,
-                              stdout=err, stderr=err)
-
-        def ready():
-            if self.proc.poll() is not None:
-                raise TestBedError(f"{self.name} exited with {self.proc.returncode}:\n{_tail(self.log_path)}")
-            return can_connect(self.socket)
+        """Starts the daemon; on any failure everything is stopped and removed before raising
+        (a `with` block does not call __exit__ when __enter__ raises)."""
         try:
-            wait_until(ready, self.ready_timeout, f"{self.name} to accept connections on {self.socket}")
-        except TestBedError:
+            self._start()
+        except BaseException:
             self.stop()
             raise
+
+    def _start(self):
+        self.dir = make_tmpdir("daemon")
+        self.log_path = os.path.join(self.dir, "stderr")
+        for attempt in range(3):
+            if self.socket_kind == "inet":
+                self.socket = f"inet:127.0.0.1:{free_port()}"
+            elif self.socket_kind == "unix":
+                sockdir = os.path.join(self.dir, "sock")
+                if not os.path.isdir(sockdir):
+                    os.mkdir(sockdir, 0o750)
+                if os.geteuid() == 0:
+                    user, _ = daemon_account()
+                    # The daemon (as mailmoat) may create the socket; Postfix (group postfix) must reach it.
+                    os.chown(sockdir, pwd.getpwnam(user).pw_uid, grp.getgrnam("postfix").gr_gid)
+                self.socket = f"unix:{sockdir}/{self.name}.sock"
+            else:
+                self.socket = self.socket_kind
+            argv = self.argv()
+            r = subprocess.run(argv + ["--check-config"], capture_output=True, text=True, timeout=30)
+            self.check_output = r.stdout + r.stderr
+            if r.returncode != 0:
+                raise TestBedError(f"{self.name} --check-config exited {r.returncode}:\n{self.check_output}")
+            with open(self.log_path, "ab") as err:
+                self.proc = spawn(argv + ["--foreground"], self.name, stdin=subprocess.DEVNULL,
+                                  stdout=err, stderr=err)
+            if wait_until(lambda: self.proc.poll() is not None or can_connect(self.socket), self.ready_timeout,
+                          f"{self.name} to accept connections on {self.socket}"):
+                if self.proc.poll() is None:
+                    return
+            log = _tail(self.log_path)
+            stop_process(self.proc, self.name)
+            self.proc = None
+            # The free port was taken before the daemon bound it: try another one.
+            if self.socket_kind != "inet" or "in use" not in log:
+                raise TestBedError(f"{self.name} exited before accepting connections:\n{log}")
+        raise TestBedError(f"{self.name}: no free port after 3 attempts")
 
     def stop(self):
         """Stops the daemon (SIGTERM, SIGKILL after a bound); returns its exit status or None."""
