@@ -276,7 +276,23 @@ struct Runner::Internals {
             s = *c.pending;
             c.pending.reset();
         }
+        if (ends_message(stage, s)) end_message(c);
         return to_smfis(s, stage, c.protocol);
+    }
+
+    /// True when libmilter ends the mail transaction on this answer without an abort callback:
+    /// a final verdict inside a message (a rejected recipient ends only that recipient).
+    static bool ends_message(Stage stage, Status s) {
+        if (s == Status::continue_ || s == Status::skip) return false;
+        switch (stage) {
+        case Stage::envfrom:
+        case Stage::data:
+        case Stage::header:
+        case Stage::eoh:
+        case Stage::body: return true;
+        case Stage::envrcpt: return s == Status::accept || s == Status::discard;
+        default: return false;  // connection stages; eom resets itself; unknown commands
+        }
     }
 
     static void log_exception(SMFICTX* ctx, const char* where, const char* what) noexcept {
@@ -311,6 +327,7 @@ struct Runner::Internals {
                 c->pending = Status::tempfail;
                 return SMFIS_NOREPLY;
             }
+            if (c != nullptr && ends_message(stage, Status::tempfail)) end_message(*c);
         } catch (...) {
         }
         return SMFIS_TEMPFAIL;

@@ -126,7 +126,9 @@ private:
 
 /// Base class of every milter's per-connection state. Callbacks run on the connection's thread, one
 /// at a time. Each may throw: the Runner logs the exception and tempfails the message. Defaults
-/// continue. After eom and after abort the Runner calls reset() so the next message starts clean.
+/// continue. After eom, after abort, and after a verdict that ends the message early (reject,
+/// tempfail, discard or accept from MAIL FROM to the body; libmilter sends no abort callback then)
+/// the Runner calls reset() so the next message starts clean.
 class Session {
 public:
     Session() = default;
