@@ -11,40 +11,62 @@ namespace {
 
 using StringField = std::string Request::*;
 
-struct StringAttribute {
+enum class Kind { text, recipient_count, size, encryption_keysize, client_port, server_port, server_address };
+
+struct KnownAttribute {
     std::string_view name;
-    StringField field;
+    Kind kind;
+    StringField field;  // for Kind::text
 };
 
-// Attributes that are plain text, as named in SMTPD_POLICY_README and smtpd_check.c.
-constexpr std::array<StringAttribute, 26> string_attributes{{
-    {"request", &Request::request},
-    {"protocol_state", &Request::protocol_state},
-    {"protocol_name", &Request::protocol_name},
-    {"helo_name", &Request::helo_name},
-    {"queue_id", &Request::queue_id},
-    {"sender", &Request::sender},
-    {"recipient", &Request::recipient},
-    {"client_name", &Request::client_name},
-    {"reverse_client_name", &Request::reverse_client_name},
-    {"instance", &Request::instance},
-    {"sasl_method", &Request::sasl_method},
-    {"sasl_username", &Request::sasl_username},
-    {"sasl_sender", &Request::sasl_sender},
-    {"ccert_subject", &Request::ccert_subject},
-    {"ccert_issuer", &Request::ccert_issuer},
-    {"ccert_fingerprint", &Request::ccert_fingerprint},
-    {"ccert_pubkey_fingerprint", &Request::ccert_pubkey_fingerprint},
-    {"encryption_protocol", &Request::encryption_protocol},
-    {"encryption_cipher", &Request::encryption_cipher},
-    {"etrn_domain", &Request::etrn_domain},
-    {"stress", &Request::stress},
-    {"policy_context", &Request::policy_context},
-    {"compatibility_level", &Request::compatibility_level},
-    {"mail_version", &Request::mail_version},
-    {"tls_sni", &Request::tls_sni},
-    {"client_address", &Request::client_address_raw},
+// The attributes of SMTPD_POLICY_README and smtpd_check.c, sorted by name for binary search.
+constexpr std::array<KnownAttribute, 32> known_attributes{{
+    {"ccert_fingerprint", Kind::text, &Request::ccert_fingerprint},
+    {"ccert_issuer", Kind::text, &Request::ccert_issuer},
+    {"ccert_pubkey_fingerprint", Kind::text, &Request::ccert_pubkey_fingerprint},
+    {"ccert_subject", Kind::text, &Request::ccert_subject},
+    {"client_address", Kind::text, &Request::client_address_raw},
+    {"client_name", Kind::text, &Request::client_name},
+    {"client_port", Kind::client_port, nullptr},
+    {"compatibility_level", Kind::text, &Request::compatibility_level},
+    {"encryption_cipher", Kind::text, &Request::encryption_cipher},
+    {"encryption_keysize", Kind::encryption_keysize, nullptr},
+    {"encryption_protocol", Kind::text, &Request::encryption_protocol},
+    {"etrn_domain", Kind::text, &Request::etrn_domain},
+    {"helo_name", Kind::text, &Request::helo_name},
+    {"instance", Kind::text, &Request::instance},
+    {"mail_version", Kind::text, &Request::mail_version},
+    {"policy_context", Kind::text, &Request::policy_context},
+    {"protocol_name", Kind::text, &Request::protocol_name},
+    {"protocol_state", Kind::text, &Request::protocol_state},
+    {"queue_id", Kind::text, &Request::queue_id},
+    {"recipient", Kind::text, &Request::recipient},
+    {"recipient_count", Kind::recipient_count, nullptr},
+    {"request", Kind::text, &Request::request},
+    {"reverse_client_name", Kind::text, &Request::reverse_client_name},
+    {"sasl_method", Kind::text, &Request::sasl_method},
+    {"sasl_sender", Kind::text, &Request::sasl_sender},
+    {"sasl_username", Kind::text, &Request::sasl_username},
+    {"sender", Kind::text, &Request::sender},
+    {"server_address", Kind::server_address, nullptr},
+    {"server_port", Kind::server_port, nullptr},
+    {"size", Kind::size, nullptr},
+    {"stress", Kind::text, &Request::stress},
+    {"tls_sni", Kind::text, &Request::tls_sni},
 }};
+
+constexpr bool sorted_by_name() {
+    for (std::size_t i = 1; i < known_attributes.size(); ++i)
+        if (!(known_attributes[i - 1].name < known_attributes[i].name)) return false;
+    return true;
+}
+static_assert(sorted_by_name(), "known_attributes must stay sorted for binary search");
+
+const KnownAttribute* find_known(std::string_view name) {
+    const auto it = std::lower_bound(known_attributes.begin(), known_attributes.end(), name,
+                                     [](const KnownAttribute& a, std::string_view n) { return a.name < n; });
+    return it != known_attributes.end() && it->name == name ? &*it : nullptr;
+}
 
 template <class T>
 T parse_number(std::string_view text) {
@@ -58,8 +80,9 @@ T parse_number(std::string_view text) {
 }  // namespace
 
 const std::string* Request::find(std::string_view name) const {
-    auto it = attributes.find(name);
-    return it == attributes.end() ? nullptr : &it->second;
+    for (const auto& [n, v] : attributes)
+        if (n == name) return &v;
+    return nullptr;
 }
 
 std::string_view Request::get(std::string_view name) const {
@@ -68,31 +91,29 @@ std::string_view Request::get(std::string_view name) const {
 }
 
 void Request::set(std::string_view name, std::string_view value) {
-    if (auto it = attributes.find(name); it != attributes.end()) {
-        it->second.assign(value);
+    auto existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) { return a.first == name; });
+    if (existing != attributes.end()) {
+        existing->second.assign(value);
     } else {
-        attributes.emplace(std::string(name), std::string(value));
+        if (attributes.empty()) attributes.reserve(32);
+        attributes.emplace_back(std::string(name), std::string(value));
     }
-    for (const auto& a : string_attributes) {
-        if (a.name == name) {
-            (this->*a.field).assign(value);
-            if (name == "client_address") client_address = util::IpAddress::parse(value);
-            return;
-        }
-    }
-    if (name == "recipient_count") {
-        recipient_count = parse_number<std::uint64_t>(value);
-    } else if (name == "size") {
-        size = parse_number<std::uint64_t>(value);
-    } else if (name == "encryption_keysize") {
-        encryption_keysize = parse_number<std::uint64_t>(value);
-    } else if (name == "client_port") {
-        client_port = parse_number<std::uint16_t>(value);
-    } else if (name == "server_port") {
-        server_port = parse_number<std::uint16_t>(value);
-    } else if (name == "server_address") {
+    const KnownAttribute* known = find_known(name);
+    if (known == nullptr) return;
+    switch (known->kind) {
+    case Kind::text:
+        (this->*known->field).assign(value);
+        if (known->field == &Request::client_address_raw) client_address = util::IpAddress::parse(value);
+        break;
+    case Kind::recipient_count: recipient_count = parse_number<std::uint64_t>(value); break;
+    case Kind::size: size = parse_number<std::uint64_t>(value); break;
+    case Kind::encryption_keysize: encryption_keysize = parse_number<std::uint64_t>(value); break;
+    case Kind::client_port: client_port = parse_number<std::uint16_t>(value); break;
+    case Kind::server_port: server_port = parse_number<std::uint16_t>(value); break;
+    case Kind::server_address:
         server_address_raw.assign(value);
         server_address = util::IpAddress::parse(value);
+        break;
     }
 }
 

@@ -2,10 +2,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/util/ip_address.hpp"
 
@@ -58,8 +59,9 @@ struct Request {
     std::string mail_version;
     std::string tls_sni;
 
-    /// Every attribute as received, known or not; on a duplicate name the last value wins.
-    std::map<std::string, std::string, std::less<>> attributes;
+    /// Every attribute as received (name, value), known or not, in arrival order; a repeated name keeps
+    /// its first position and takes the last value. A flat list: at most Limits::max_attributes entries.
+    std::vector<std::pair<std::string, std::string>> attributes;
 
     /// The raw value of an attribute, or nullptr when it was not sent.
     [[nodiscard]] const std::string* find(std::string_view name) const;

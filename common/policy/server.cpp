@@ -5,14 +5,17 @@
 #include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -52,6 +55,7 @@ struct Server::State {
     std::mutex mutex;  // guards the members below
     std::condition_variable all_done;
     std::map<std::uint64_t, std::thread> threads;
+    std::map<std::uint64_t, int> fds;  // open connection sockets, for stop() to wake their readers
     std::vector<std::uint64_t> finished;
     std::size_t running = 0;
     std::uint64_t next_id = 1;
@@ -211,12 +215,30 @@ Action call_handler(State& st, const Request& request, const Peer& peer) {
     return st.options.tempfail_action;
 }
 
-// The request loop of one connection; returns when it should be closed.
+// How often a blocked read wakes to check its deadline and stop(): a quarter of the shortest timeout,
+// between 10 ms and 1 s. stop() also wakes readers at once with shutdown(SHUT_RD).
+std::chrono::milliseconds read_tick(const ServerOptions& o) {
+    const auto shortest = std::min(o.idle_timeout, o.read_timeout);
+    return std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
+}
+
+void set_timeout(int fd, int option, std::chrono::milliseconds t) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+
+// The request loop of one connection; returns when it should be closed. The socket is blocking with
+// SO_RCVTIMEO/SO_SNDTIMEO, so a request costs one recv and one send (no poll) on the common path.
 void serve_connection(State& st, int fd, const Peer& peer) {
     const auto& o = st.options;
+    set_timeout(fd, SO_RCVTIMEO, read_tick(o));
+    set_timeout(fd, SO_SNDTIMEO, o.write_timeout);
     RequestParser parser(o.limits);
     char buf[4096];
     Clock::time_point request_started{};
+    Clock::time_point last_answer = Clock::now();
     bool in_request = false;  // bytes of a request have arrived: the read timeout runs
     std::uint64_t answered = 0;
     while (true) {
@@ -232,8 +254,9 @@ void serve_connection(State& st, int fd, const Peer& peer) {
                     .kv("reason", wrote == io::IoStatus::timeout ? "write timeout" : "connection lost");
                 return;
             }
+            last_answer = Clock::now();
             in_request = parser.bytes_in_request() > 0;
-            if (in_request) request_started = Clock::now();
+            if (in_request) request_started = last_answer;
             continue;
         }
         if (r.status == ParseResult::Status::error) {
@@ -249,19 +272,27 @@ void serve_connection(State& st, int fd, const Peer& peer) {
             return;
         }
         if (st.stopping.load(std::memory_order_relaxed)) return;
-        // need more bytes: wait with the idle timeout between requests, the read timeout inside one.
-        const Clock::time_point deadline =
-            in_request ? request_started + o.read_timeout : Clock::now() + o.idle_timeout;
-        pollfd fds[2] = {{fd, POLLIN, 0}, {st.stop_fd.get(), POLLIN, 0}};
-        const int ready = ::poll(fds, 2, io::poll_timeout(deadline));
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            auto line = log::warning();
-            peer_kv(line.msg("policy connection poll failed"), peer).kv("reason", io::errno_text(errno));
+        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            if (!in_request) {
+                in_request = true;
+                request_started = Clock::now();
+            }
+            parser.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+            continue;
+        }
+        if (n == 0) {
+            if (parser.bytes_in_request() > 0 && !st.stopping.load()) {
+                auto line = log::info();
+                peer_kv(line.msg("policy connection closed inside a request"), peer).kv("requests", answered);
+            }
             return;
         }
-        if ((fds[1].revents & POLLIN) != 0) return;  // stop()
-        if (ready == 0) {
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            // The idle timeout runs between requests, the read timeout from a request's first byte.
+            const auto now = Clock::now();
+            if (in_request ? now - request_started < o.read_timeout : now - last_answer < o.idle_timeout) continue;
             st.timeouts.fetch_add(1, std::memory_order_relaxed);
             auto line = log::info();
             peer_kv(line.msg("policy connection timed out"), peer)
@@ -269,25 +300,9 @@ void serve_connection(State& st, int fd, const Peer& peer) {
                 .kv("requests", answered);
             return;
         }
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n == 0) {
-            if (parser.bytes_in_request() > 0) {
-                auto line = log::info();
-                peer_kv(line.msg("policy connection closed inside a request"), peer).kv("requests", answered);
-            }
-            return;
-        }
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
-            auto line = log::info();
-            peer_kv(line.msg("policy connection read failed"), peer).kv("reason", io::errno_text(errno));
-            return;
-        }
-        if (!in_request) {
-            in_request = true;
-            request_started = Clock::now();
-        }
-        parser.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+        auto line = log::info();
+        peer_kv(line.msg("policy connection read failed"), peer).kv("reason", io::errno_text(errno));
+        return;
     }
 }
 
@@ -302,8 +317,9 @@ void connection_main(std::shared_ptr<State> st, Fd fd, Peer peer) {
         auto line = log::error();
         peer_kv(line.msg("policy connection failed"), peer).kv("reason", "unknown exception");
     }
-    fd.reset();
     std::lock_guard<std::mutex> lock(st->mutex);
+    st->fds.erase(peer.connection_id);  // before close: stop() must never shut down a reused fd number
+    fd.reset();
     st->finished.push_back(peer.connection_id);
     --st->running;
     st->all_done.notify_all();
@@ -340,7 +356,7 @@ void accept_loop(const std::shared_ptr<State>& stp) {
         if (ready <= 0 || (fds[0].revents & POLLIN) == 0) continue;
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
-        Fd fd(::accept4(st.listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
+        Fd fd(::accept4(st.listen_fd.get(), reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC));
         if (!fd.valid()) {
             const int err = errno;
             if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR || err == ECONNABORTED) continue;
@@ -369,12 +385,18 @@ void accept_loop(const std::shared_ptr<State>& stp) {
         }
         const std::uint64_t id = st.next_id++;
         const Peer peer = make_peer(id, ss);
+        if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6) {
+            const int one = 1;
+            ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        st.fds[id] = fd.get();
         ++st.running;
         st.connections_accepted.fetch_add(1, std::memory_order_relaxed);
         try {
             st.threads.emplace(id, std::thread(connection_main, stp, std::move(fd), peer));
         } catch (const std::system_error& e) {  // thread creation failed: drop this connection only
             --st.running;
+            st.fds.erase(id);
             log::error().msg("policy connection thread not started").kv("reason", e.what());
         }
     }
@@ -427,6 +449,8 @@ void Server::stop(std::chrono::milliseconds bound) noexcept {
     std::size_t left = 0;
     {
         std::unique_lock<std::mutex> lock(st.mutex);
+        // Wake blocked readers now; SHUT_RD leaves writing possible, so answers in flight still go out.
+        for (const auto& [id, fd] : st.fds) ::shutdown(fd, SHUT_RD);
         st.all_done.wait_for(lock, bound, [&] { return st.running == 0; });
         left = st.running;
         threads.swap(st.threads);
