@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/spf/evaluator.hpp"
+#include "common/spf/macro.hpp"
 
 using namespace mailmoat;
 
