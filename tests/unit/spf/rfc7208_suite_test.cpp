@@ -59,6 +59,9 @@ Tally run_suite(const std::string& file, const std::map<std::string, Divergence>
         std::string wanted;
         for (const auto& w : c.results) wanted += w + " ";
         INFO("expected " << wanted << (c.explanation ? " explanation=" + *c.explanation : std::string()));
+        // One line per case, so the run lists every case by name and outcome.
+        std::cout << file << ": " << (ok ? "ok   " : "FAIL ") << c.id << " got=" << got
+                  << " expected=" << wanted << "\n";
         const auto d = divergences.find(c.id);
         if (d != divergences.end()) {
             ++tally.diverged;
