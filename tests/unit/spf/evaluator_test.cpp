@@ -11,11 +11,15 @@ using spf::test::ZoneResolver;
 
 namespace {
 
-void txt(ZoneResolver& z, const std::string& name, const std::string& record) { z.add(name, {"TXT", {record}}); }
+void txt(ZoneResolver& z, const std::string& name, const std::string& record) {
+    z.add(name, {"TXT", {record}});
+}
 void a(ZoneResolver& z, const std::string& name, const std::string& addr) {
     z.add(name, {addr.find(':') != std::string::npos ? "AAAA" : "A", {addr}});
 }
-util::IpAddress ip(const char* s) { return *util::IpAddress::parse(s); }
+util::IpAddress ip(const char* s) {
+    return *util::IpAddress::parse(s);
+}
 
 struct Fixture {
     ZoneResolver zone;
