@@ -16,7 +16,9 @@ namespace {
 
 constexpr unsigned max_depth = 32;  // include/redirect nesting; the 10-term limit normally stops first
 
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 std::string to_lower(std::string_view s) {
     std::string out(s);
@@ -36,10 +38,14 @@ bool same_or_subdomain(std::string_view name, std::string_view domain) {
 
 Code code_of(Qualifier q) noexcept {
     switch (q) {
-    case Qualifier::pass: return Code::pass;
-    case Qualifier::fail: return Code::fail;
-    case Qualifier::softfail: return Code::softfail;
-    case Qualifier::neutral: return Code::neutral;
+        case Qualifier::pass:
+            return Code::pass;
+        case Qualifier::fail:
+            return Code::fail;
+        case Qualifier::softfail:
+            return Code::softfail;
+        case Qualifier::neutral:
+            return Code::neutral;
     }
     return Code::neutral;
 }
@@ -61,8 +67,14 @@ class Check {
 public:
     Check(dns::Resolver& resolver, const util::Clock& clock, const Options& opt, const util::IpAddress& ip,
           std::string_view local, std::string_view sender_domain, std::string_view helo)
-        : resolver_(resolver), clock_(clock), opt_(opt), ip_(ip), local_(local), sender_domain_(sender_domain),
-          helo_(helo), deadline_(clock.steady_now() + opt.time_budget) {}
+        : resolver_(resolver),
+          clock_(clock),
+          opt_(opt),
+          ip_(ip),
+          local_(local),
+          sender_domain_(sender_domain),
+          helo_(helo),
+          deadline_(clock.steady_now() + opt.time_budget) {}
 
     Outcome evaluate(const std::string& domain, unsigned depth);
     std::string explanation(const Outcome& o);
@@ -147,8 +159,8 @@ private:
         if (validated_) return *validated_;
         validated_.emplace();
         const auto ptr = query(ip_.reverse_name(), dns::RrType::ptr);
-        ptr_void_ = ptr.status == dns::Status::nxdomain || ptr.status == dns::Status::nodata ||
-                    (ptr.ok() && ptr.names.empty());
+        ptr_void_ =
+            ptr.status == dns::Status::nxdomain || ptr.status == dns::Status::nodata || (ptr.ok() && ptr.names.empty());
         if (!ptr.ok()) return *validated_;
         const std::size_t n = std::min<std::size_t>(ptr.names.size(), opt_.max_ptr_names);
         for (std::size_t i = 0; i < n; ++i) {
@@ -193,92 +205,101 @@ private:
 
 Match Check::mechanism(const Mechanism& m, const std::string& domain, unsigned depth, std::string& problem) {
     switch (m.kind) {
-    case MechanismKind::all: return Match::yes;
-    case MechanismKind::ip4:
-    case MechanismKind::ip6:
-        return ip_.in_network(m.network, m.kind == MechanismKind::ip4 ? m.cidr4 : m.cidr6) ? Match::yes : Match::no;
-    default: break;
+        case MechanismKind::all:
+            return Match::yes;
+        case MechanismKind::ip4:
+        case MechanismKind::ip6:
+            return ip_.in_network(m.network, m.kind == MechanismKind::ip4 ? m.cidr4 : m.cidr6) ? Match::yes : Match::no;
+        default:
+            break;
     }
     const auto name = target(m.domain_spec, domain, problem);
     if (!name) return Match::permerror;
     switch (m.kind) {
-    case MechanismKind::include: {
-        // §5.2: pass matches; fail, softfail, neutral do not; temperror stays; permerror and none
-        // become permerror.
-        const auto inner = evaluate(*name, depth + 1);
-        switch (inner.code) {
-        case Code::pass: return Match::yes;
-        case Code::fail:
-        case Code::softfail:
-        case Code::neutral: return Match::no;
-        case Code::temperror: problem = inner.problem; return Match::temperror;
-        case Code::permerror: problem = inner.problem; return Match::permerror;
-        case Code::none:
-            problem = "included domain " + *name + " has no SPF record";
+        case MechanismKind::include: {
+            // §5.2: pass matches; fail, softfail, neutral do not; temperror stays; permerror and none
+            // become permerror.
+            const auto inner = evaluate(*name, depth + 1);
+            switch (inner.code) {
+                case Code::pass:
+                    return Match::yes;
+                case Code::fail:
+                case Code::softfail:
+                case Code::neutral:
+                    return Match::no;
+                case Code::temperror:
+                    problem = inner.problem;
+                    return Match::temperror;
+                case Code::permerror:
+                    problem = inner.problem;
+                    return Match::permerror;
+                case Code::none:
+                    problem = "included domain " + *name + " has no SPF record";
+                    return Match::permerror;
+            }
             return Match::permerror;
         }
-        return Match::permerror;
-    }
-    case MechanismKind::a:
-    case MechanismKind::exists: {
-        const auto type = m.kind == MechanismKind::exists ? dns::RrType::a : addr_type();
-        const auto a = query(*name, type);
-        if (a.status == dns::Status::tempfail) {
-            problem = std::string(dns::type_name(type)) + " lookup of " + *name + " failed: " + a.error;
-            return Match::temperror;
-        }
-        if (!a.ok() || a.addresses.empty()) {
-            if (!count_void()) {
-                problem = "too many void lookups";
-                return Match::permerror;
-            }
-            return Match::no;
-        }
-        if (m.kind == MechanismKind::exists) return Match::yes;
-        return addr_matches(a, m) ? Match::yes : Match::no;
-    }
-    case MechanismKind::mx: {
-        const auto mx = query(*name, dns::RrType::mx);
-        if (mx.status == dns::Status::tempfail) {
-            problem = "MX lookup of " + *name + " failed: " + mx.error;
-            return Match::temperror;
-        }
-        if (!mx.ok() || mx.mx.empty()) {
-            if (!count_void()) {
-                problem = "too many void lookups";
-                return Match::permerror;
-            }
-            return Match::no;
-        }
-        if (mx.mx.size() > opt_.max_mx_names) {
-            problem = "more than " + std::to_string(opt_.max_mx_names) + " MX names for " + *name;
-            return Match::permerror;
-        }
-        for (const auto& x : mx.mx) {
-            if (x.exchange.empty()) continue;  // RFC 7505 null MX
-            const auto a = query(x.exchange, addr_type());
+        case MechanismKind::a:
+        case MechanismKind::exists: {
+            const auto type = m.kind == MechanismKind::exists ? dns::RrType::a : addr_type();
+            const auto a = query(*name, type);
             if (a.status == dns::Status::tempfail) {
-                problem = "address lookup of MX " + x.exchange + " failed: " + a.error;
+                problem = std::string(dns::type_name(type)) + " lookup of " + *name + " failed: " + a.error;
                 return Match::temperror;
             }
-            if (a.ok() && addr_matches(a, m)) return Match::yes;
+            if (!a.ok() || a.addresses.empty()) {
+                if (!count_void()) {
+                    problem = "too many void lookups";
+                    return Match::permerror;
+                }
+                return Match::no;
+            }
+            if (m.kind == MechanismKind::exists) return Match::yes;
+            return addr_matches(a, m) ? Match::yes : Match::no;
         }
-        return Match::no;
-    }
-    case MechanismKind::ptr: {
-        // §5.5: DNS errors make ptr not match (never temperror). Each ptr term counts its void
-        // PTR answer, even when an earlier term or %{p} already asked.
-        const auto& names = validated_names();
-        if (ptr_void_ && !count_void()) {
-            problem = "too many void lookups";
-            return Match::permerror;
+        case MechanismKind::mx: {
+            const auto mx = query(*name, dns::RrType::mx);
+            if (mx.status == dns::Status::tempfail) {
+                problem = "MX lookup of " + *name + " failed: " + mx.error;
+                return Match::temperror;
+            }
+            if (!mx.ok() || mx.mx.empty()) {
+                if (!count_void()) {
+                    problem = "too many void lookups";
+                    return Match::permerror;
+                }
+                return Match::no;
+            }
+            if (mx.mx.size() > opt_.max_mx_names) {
+                problem = "more than " + std::to_string(opt_.max_mx_names) + " MX names for " + *name;
+                return Match::permerror;
+            }
+            for (const auto& x : mx.mx) {
+                if (x.exchange.empty()) continue;  // RFC 7505 null MX
+                const auto a = query(x.exchange, addr_type());
+                if (a.status == dns::Status::tempfail) {
+                    problem = "address lookup of MX " + x.exchange + " failed: " + a.error;
+                    return Match::temperror;
+                }
+                if (a.ok() && addr_matches(a, m)) return Match::yes;
+            }
+            return Match::no;
         }
-        for (const auto& n : names) {
-            if (same_or_subdomain(n, *name)) return Match::yes;
+        case MechanismKind::ptr: {
+            // §5.5: DNS errors make ptr not match (never temperror). Each ptr term counts its void
+            // PTR answer, even when an earlier term or %{p} already asked.
+            const auto& names = validated_names();
+            if (ptr_void_ && !count_void()) {
+                problem = "too many void lookups";
+                return Match::permerror;
+            }
+            for (const auto& n : names) {
+                if (same_or_subdomain(n, *name)) return Match::yes;
+            }
+            return Match::no;
         }
-        return Match::no;
-    }
-    default: return Match::no;
+        default:
+            return Match::no;
     }
 }
 
@@ -337,21 +358,22 @@ Outcome Check::evaluate(const std::string& domain, unsigned depth) {
         const auto match = mechanism(m, domain, depth, problem);
         if (auto a = aborted()) return *a;
         switch (match) {
-        case Match::no: continue;
-        case Match::temperror:
-        case Match::permerror:
-            out.code = match == Match::temperror ? Code::temperror : Code::permerror;
-            out.mechanism = m.text;
-            out.problem = std::move(problem);
-            return out;
-        case Match::yes:
-            out.code = code_of(m.qualifier);
-            out.mechanism = m.text;
-            if (out.code == Code::fail) {
-                out.exp_spec = rec.exp;
-                out.exp_domain = domain;
-            }
-            return out;
+            case Match::no:
+                continue;
+            case Match::temperror:
+            case Match::permerror:
+                out.code = match == Match::temperror ? Code::temperror : Code::permerror;
+                out.mechanism = m.text;
+                out.problem = std::move(problem);
+                return out;
+            case Match::yes:
+                out.code = code_of(m.qualifier);
+                out.mechanism = m.text;
+                if (out.code == Code::fail) {
+                    out.exp_spec = rec.exp;
+                    out.exp_domain = domain;
+                }
+                return out;
         }
     }
     if (rec.redirect) {
@@ -406,18 +428,27 @@ std::string Check::explanation(const Outcome& o) {
 
 const char* code_name(Code c) noexcept {
     switch (c) {
-    case Code::none: return "none";
-    case Code::neutral: return "neutral";
-    case Code::pass: return "pass";
-    case Code::fail: return "fail";
-    case Code::softfail: return "softfail";
-    case Code::temperror: return "temperror";
-    case Code::permerror: return "permerror";
+        case Code::none:
+            return "none";
+        case Code::neutral:
+            return "neutral";
+        case Code::pass:
+            return "pass";
+        case Code::fail:
+            return "fail";
+        case Code::softfail:
+            return "softfail";
+        case Code::temperror:
+            return "temperror";
+        case Code::permerror:
+            return "permerror";
     }
     return "permerror";
 }
 
-const char* identity_name(Identity i) noexcept { return i == Identity::helo ? "helo" : "mailfrom"; }
+const char* identity_name(Identity i) noexcept {
+    return i == Identity::helo ? "helo" : "mailfrom";
+}
 
 bool well_formed_domain(std::string_view domain) noexcept {
     if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
@@ -448,7 +479,8 @@ bool valid_identity_domain(std::string_view domain) noexcept {
             continue;
         }
         const char c = domain[i];
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        const bool ok =
+            (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
         if (!ok) return false;
     }
     return labels >= 2;

@@ -12,7 +12,9 @@ constexpr bool is_delimiter(char c) noexcept {
     return c == '.' || c == '-' || c == '+' || c == ',' || c == '/' || c == '_' || c == '=';
 }
 
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 constexpr bool is_macro_literal(char c) noexcept {
     const auto u = static_cast<unsigned char>(c);
@@ -26,17 +28,29 @@ constexpr bool is_unreserved(char c) noexcept {
 
 bool letter_allowed(char letter, MacroContext ctx) noexcept {
     switch (letter) {
-    case 's': case 'l': case 'o': case 'd': case 'i': case 'p': case 'h': case 'v': return true;
-    case 'c': case 'r': case 't': return ctx == MacroContext::explanation;
-    default: return false;
+        case 's':
+        case 'l':
+        case 'o':
+        case 'd':
+        case 'i':
+        case 'p':
+        case 'h':
+        case 'v':
+            return true;
+        case 'c':
+        case 'r':
+        case 't':
+            return ctx == MacroContext::explanation;
+        default:
+            return false;
     }
 }
 
 /// One parsed "%{...}" macro-expand.
 struct Macro {
-    char letter = 0;         // lower-case
-    bool upper = false;      // URL-escape the result
-    unsigned parts = 0;      // 0: all
+    char letter = 0;     // lower-case
+    bool upper = false;  // URL-escape the result
+    unsigned parts = 0;  // 0: all
     bool reverse = false;
     std::array<bool, 128> delims{};
     bool any_delim = false;
@@ -134,34 +148,44 @@ MacroStatus walk(std::string_view text, MacroContext ctx, std::string& error, Li
 
 std::string macro_value(const Macro& m, const MacroEnv& env, MacroContext ctx) {
     switch (m.letter) {
-    case 's': {
-        std::string s(env.local_part);
-        s += '@';
-        s += env.sender_domain;
-        return s;
-    }
-    case 'l': return std::string(env.local_part);
-    case 'o': return std::string(env.sender_domain);
-    case 'd': return std::string(env.domain);
-    case 'h': return std::string(env.helo);
-    case 'r': return env.receiver.empty() ? std::string("unknown") : std::string(env.receiver);
-    case 't': return std::to_string(env.timestamp);
-    case 'v': return env.ip.is_v4() ? "in-addr" : "ip6";
-    case 'c': return env.ip.to_string();
-    case 'p': return env.validated_name ? env.validated_name() : std::string("unknown");
-    case 'i': {
-        std::string s = env.ip.spf_macro_form();
-        // Explanation text shows IPv6 nibbles in upper case, as the RFC 7208 test suite (and pyspf)
-        // expect; in domain-specs they stay lower case as in the §7.4 examples (DNS names are
-        // case-insensitive, so only the human-readable text differs).
-        if (ctx == MacroContext::explanation && env.ip.is_v6()) {
-            for (auto& ch : s) {
-                if (ch >= 'a' && ch <= 'f') ch = static_cast<char>(ch - 'a' + 'A');
-            }
+        case 's': {
+            std::string s(env.local_part);
+            s += '@';
+            s += env.sender_domain;
+            return s;
         }
-        return s;
-    }
-    default: return {};
+        case 'l':
+            return std::string(env.local_part);
+        case 'o':
+            return std::string(env.sender_domain);
+        case 'd':
+            return std::string(env.domain);
+        case 'h':
+            return std::string(env.helo);
+        case 'r':
+            return env.receiver.empty() ? std::string("unknown") : std::string(env.receiver);
+        case 't':
+            return std::to_string(env.timestamp);
+        case 'v':
+            return env.ip.is_v4() ? "in-addr" : "ip6";
+        case 'c':
+            return env.ip.to_string();
+        case 'p':
+            return env.validated_name ? env.validated_name() : std::string("unknown");
+        case 'i': {
+            std::string s = env.ip.spf_macro_form();
+            // Explanation text shows IPv6 nibbles in upper case, as the RFC 7208 test suite (and pyspf)
+            // expect; in domain-specs they stay lower case as in the §7.4 examples (DNS names are
+            // case-insensitive, so only the human-readable text differs).
+            if (ctx == MacroContext::explanation && env.ip.is_v6()) {
+                for (auto& ch : s) {
+                    if (ch >= 'a' && ch <= 'f') ch = static_cast<char>(ch - 'a' + 'A');
+                }
+            }
+            return s;
+        }
+        default:
+            return {};
     }
 }
 
@@ -211,9 +235,12 @@ void url_escape(std::string_view in, std::string& out) {
 
 const char* macro_status_name(MacroStatus s) noexcept {
     switch (s) {
-    case MacroStatus::ok: return "ok";
-    case MacroStatus::syntax_error: return "syntax_error";
-    case MacroStatus::too_long: return "too_long";
+        case MacroStatus::ok:
+            return "ok";
+        case MacroStatus::syntax_error:
+            return "syntax_error";
+        case MacroStatus::too_long:
+            return "too_long";
     }
     return "syntax_error";
 }

@@ -16,10 +16,10 @@ enum class MacroContext { domain, explanation };
 
 /// Hard bounds on expansion. A record is at most a few KiB and each macro expands to a few hundred
 /// octets at most, so these only stop hostile input; exceeding one is a clean error, never a crash.
-inline constexpr std::size_t max_macro_input = 4096;    // octets of macro-string accepted
-inline constexpr std::size_t max_macro_output = 8192;   // octets of expansion produced
-inline constexpr unsigned max_macro_parts = 128;        // DIGIT transformer values saturate here
-inline constexpr std::size_t max_domain_length = 253;   // §7.3 truncation target
+inline constexpr std::size_t max_macro_input = 4096;   // octets of macro-string accepted
+inline constexpr std::size_t max_macro_output = 8192;  // octets of expansion produced
+inline constexpr unsigned max_macro_parts = 128;       // DIGIT transformer values saturate here
+inline constexpr std::size_t max_domain_length = 253;  // §7.3 truncation target
 
 enum class MacroStatus {
     ok,
@@ -32,13 +32,13 @@ enum class MacroStatus {
 /// The values macros expand to (§7.3). sender is "local@domain" (local-part "postmaster" when the
 /// sender had none), domain is the <domain> being evaluated (changes with include/redirect).
 struct MacroEnv {
-    std::string_view local_part;      // %{l}
-    std::string_view sender_domain;   // %{o}
-    std::string_view domain;          // %{d}
-    std::string_view helo;            // %{h}
-    std::string_view receiver;        // %{r} (exp only); "unknown" when empty
-    util::IpAddress ip;               // %{i} %{c} %{v}
-    std::int64_t timestamp = 0;       // %{t} (exp only): seconds since the epoch
+    std::string_view local_part;     // %{l}
+    std::string_view sender_domain;  // %{o}
+    std::string_view domain;         // %{d}
+    std::string_view helo;           // %{h}
+    std::string_view receiver;       // %{r} (exp only); "unknown" when empty
+    util::IpAddress ip;              // %{i} %{c} %{v}
+    std::int64_t timestamp = 0;      // %{t} (exp only): seconds since the epoch
     /// %{p}: the validated name of ip (§5.5), computed lazily because it costs DNS queries.
     /// Unset: "unknown".
     std::function<std::string()> validated_name;

@@ -11,10 +11,18 @@ namespace mailmoat::spf {
 
 namespace {
 
-constexpr char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-constexpr bool is_alpha(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-constexpr bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-constexpr bool is_alnum(char c) noexcept { return is_alpha(c) || is_digit(c); }
+constexpr char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+constexpr bool is_alpha(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+constexpr bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+constexpr bool is_alnum(char c) noexcept {
+    return is_alpha(c) || is_digit(c);
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
     if (a.size() != b.size()) return false;
@@ -88,9 +96,9 @@ bool split_dual_cidr(std::string_view& arg, Mechanism& m, std::string& error) {
 
 std::optional<MechanismKind> mechanism_kind(std::string_view name) noexcept {
     static constexpr std::pair<std::string_view, MechanismKind> names[] = {
-        {"all", MechanismKind::all},   {"include", MechanismKind::include}, {"a", MechanismKind::a},
-        {"mx", MechanismKind::mx},     {"ptr", MechanismKind::ptr},         {"ip4", MechanismKind::ip4},
-        {"ip6", MechanismKind::ip6},   {"exists", MechanismKind::exists},
+        {"all", MechanismKind::all}, {"include", MechanismKind::include}, {"a", MechanismKind::a},
+        {"mx", MechanismKind::mx},   {"ptr", MechanismKind::ptr},         {"ip4", MechanismKind::ip4},
+        {"ip6", MechanismKind::ip6}, {"exists", MechanismKind::exists},
     };
     for (const auto& [n, k] : names) {
         if (iequals(name, n)) return k;
@@ -101,11 +109,24 @@ std::optional<MechanismKind> mechanism_kind(std::string_view name) noexcept {
 bool parse_mechanism(std::string_view term, Mechanism& m, std::string& error) {
     std::string_view t = term;
     switch (t.front()) {
-    case '+': m.qualifier = Qualifier::pass; t.remove_prefix(1); break;
-    case '-': m.qualifier = Qualifier::fail; t.remove_prefix(1); break;
-    case '~': m.qualifier = Qualifier::softfail; t.remove_prefix(1); break;
-    case '?': m.qualifier = Qualifier::neutral; t.remove_prefix(1); break;
-    default: break;
+        case '+':
+            m.qualifier = Qualifier::pass;
+            t.remove_prefix(1);
+            break;
+        case '-':
+            m.qualifier = Qualifier::fail;
+            t.remove_prefix(1);
+            break;
+        case '~':
+            m.qualifier = Qualifier::softfail;
+            t.remove_prefix(1);
+            break;
+        case '?':
+            m.qualifier = Qualifier::neutral;
+            t.remove_prefix(1);
+            break;
+        default:
+            break;
     }
     std::size_t name_end = 0;
     while (name_end < t.size() && is_alnum(t[name_end])) ++name_end;
@@ -117,81 +138,81 @@ bool parse_mechanism(std::string_view term, Mechanism& m, std::string& error) {
     m.kind = *kind;
     std::string_view rest = t.substr(name_end);
     switch (m.kind) {
-    case MechanismKind::all:
-        if (!rest.empty()) {
-            error = "\"all\" takes no argument";
-            return false;
-        }
-        return true;
-    case MechanismKind::include:
-    case MechanismKind::exists:
-    case MechanismKind::ptr: {
-        if (rest.empty() && m.kind == MechanismKind::ptr) return true;
-        if (rest.empty() || rest.front() != ':') {
-            error = "domain-spec expected";
-            return false;
-        }
-        rest.remove_prefix(1);
-        if (!valid_domain_spec(rest, &error)) return false;
-        m.domain_spec = std::string(rest);
-        return true;
-    }
-    case MechanismKind::a:
-    case MechanismKind::mx: {
-        if (rest.empty()) return true;
-        if (rest.front() == '/') {
-            if (!split_dual_cidr(rest, m, error)) return false;
+        case MechanismKind::all:
             if (!rest.empty()) {
-                error = "bad CIDR length";
+                error = "\"all\" takes no argument";
                 return false;
             }
             return true;
-        }
-        if (rest.front() != ':') {
-            error = "unknown mechanism";
-            return false;
-        }
-        rest.remove_prefix(1);
-        if (!split_dual_cidr(rest, m, error)) return false;
-        if (!valid_domain_spec(rest, &error)) return false;
-        m.domain_spec = std::string(rest);
-        return true;
-    }
-    case MechanismKind::ip4:
-    case MechanismKind::ip6: {
-        if (rest.empty() || rest.front() != ':') {
-            error = "network expected";
-            return false;
-        }
-        rest.remove_prefix(1);
-        const bool v4 = m.kind == MechanismKind::ip4;
-        const auto slash = rest.find('/');
-        const auto addr = rest.substr(0, slash);
-        if (slash != std::string_view::npos) {
-            auto v = parse_cidr(rest.substr(slash + 1), v4 ? 32 : 128);
-            if (!v) {
-                error = "bad CIDR length";
+        case MechanismKind::include:
+        case MechanismKind::exists:
+        case MechanismKind::ptr: {
+            if (rest.empty() && m.kind == MechanismKind::ptr) return true;
+            if (rest.empty() || rest.front() != ':') {
+                error = "domain-spec expected";
                 return false;
             }
-            (v4 ? m.cidr4 : m.cidr6) = *v;
+            rest.remove_prefix(1);
+            if (!valid_domain_spec(rest, &error)) return false;
+            m.domain_spec = std::string(rest);
+            return true;
         }
-        char buf[64];
-        if (addr.empty() || addr.size() >= sizeof buf) {
-            error = "bad network address";
-            return false;
+        case MechanismKind::a:
+        case MechanismKind::mx: {
+            if (rest.empty()) return true;
+            if (rest.front() == '/') {
+                if (!split_dual_cidr(rest, m, error)) return false;
+                if (!rest.empty()) {
+                    error = "bad CIDR length";
+                    return false;
+                }
+                return true;
+            }
+            if (rest.front() != ':') {
+                error = "unknown mechanism";
+                return false;
+            }
+            rest.remove_prefix(1);
+            if (!split_dual_cidr(rest, m, error)) return false;
+            if (!valid_domain_spec(rest, &error)) return false;
+            m.domain_spec = std::string(rest);
+            return true;
         }
-        std::memcpy(buf, addr.data(), addr.size());
-        buf[addr.size()] = '\0';
-        std::uint8_t bytes[16] = {};
-        // inet_pton is strict: dotted quads without leading zeros, RFC 4291 text for IPv6. An ip6
-        // network stays IPv6 even when written IPv4-mapped; IPv4 clients never match it (§5.6).
-        if (inet_pton(v4 ? AF_INET : AF_INET6, buf, bytes) != 1) {
-            error = "bad network address";
-            return false;
+        case MechanismKind::ip4:
+        case MechanismKind::ip6: {
+            if (rest.empty() || rest.front() != ':') {
+                error = "network expected";
+                return false;
+            }
+            rest.remove_prefix(1);
+            const bool v4 = m.kind == MechanismKind::ip4;
+            const auto slash = rest.find('/');
+            const auto addr = rest.substr(0, slash);
+            if (slash != std::string_view::npos) {
+                auto v = parse_cidr(rest.substr(slash + 1), v4 ? 32 : 128);
+                if (!v) {
+                    error = "bad CIDR length";
+                    return false;
+                }
+                (v4 ? m.cidr4 : m.cidr6) = *v;
+            }
+            char buf[64];
+            if (addr.empty() || addr.size() >= sizeof buf) {
+                error = "bad network address";
+                return false;
+            }
+            std::memcpy(buf, addr.data(), addr.size());
+            buf[addr.size()] = '\0';
+            std::uint8_t bytes[16] = {};
+            // inet_pton is strict: dotted quads without leading zeros, RFC 4291 text for IPv6. An ip6
+            // network stays IPv6 even when written IPv4-mapped; IPv4 clients never match it (§5.6).
+            if (inet_pton(v4 ? AF_INET : AF_INET6, buf, bytes) != 1) {
+                error = "bad network address";
+                return false;
+            }
+            m.network = util::IpAddress::from_bytes(bytes, v4);
+            return true;
         }
-        m.network = util::IpAddress::from_bytes(bytes, v4);
-        return true;
-    }
     }
     error = "unknown mechanism";
     return false;
@@ -201,33 +222,48 @@ bool parse_mechanism(std::string_view term, Mechanism& m, std::string& error) {
 
 const char* mechanism_name(MechanismKind k) noexcept {
     switch (k) {
-    case MechanismKind::all: return "all";
-    case MechanismKind::include: return "include";
-    case MechanismKind::a: return "a";
-    case MechanismKind::mx: return "mx";
-    case MechanismKind::ptr: return "ptr";
-    case MechanismKind::ip4: return "ip4";
-    case MechanismKind::ip6: return "ip6";
-    case MechanismKind::exists: return "exists";
+        case MechanismKind::all:
+            return "all";
+        case MechanismKind::include:
+            return "include";
+        case MechanismKind::a:
+            return "a";
+        case MechanismKind::mx:
+            return "mx";
+        case MechanismKind::ptr:
+            return "ptr";
+        case MechanismKind::ip4:
+            return "ip4";
+        case MechanismKind::ip6:
+            return "ip6";
+        case MechanismKind::exists:
+            return "exists";
     }
     return "?";
 }
 
 char qualifier_char(Qualifier q) noexcept {
     switch (q) {
-    case Qualifier::pass: return '+';
-    case Qualifier::fail: return '-';
-    case Qualifier::softfail: return '~';
-    case Qualifier::neutral: return '?';
+        case Qualifier::pass:
+            return '+';
+        case Qualifier::fail:
+            return '-';
+        case Qualifier::softfail:
+            return '~';
+        case Qualifier::neutral:
+            return '?';
     }
     return '?';
 }
 
 const char* parse_status_name(ParseStatus s) noexcept {
     switch (s) {
-    case ParseStatus::ok: return "ok";
-    case ParseStatus::not_spf: return "not_spf";
-    case ParseStatus::syntax_error: return "syntax_error";
+        case ParseStatus::ok:
+            return "ok";
+        case ParseStatus::not_spf:
+            return "not_spf";
+        case ParseStatus::syntax_error:
+            return "syntax_error";
     }
     return "syntax_error";
 }
@@ -270,7 +306,8 @@ bool valid_domain_spec(std::string_view spec, std::string* error) {
     }
     if (ends_with_macro) return true;
     const auto dot = s.rfind('.');
-    if (dot == std::string_view::npos || dot < literal_start) return fail("domain-spec must end in a macro or .toplabel");
+    if (dot == std::string_view::npos || dot < literal_start)
+        return fail("domain-spec must end in a macro or .toplabel");
     if (!valid_toplabel(s.substr(dot + 1))) return fail("invalid top label in domain-spec");
     return true;
 }

@@ -27,11 +27,11 @@ inline constexpr std::size_t max_record_terms = 1024;
 struct Mechanism {
     Qualifier qualifier = Qualifier::pass;
     MechanismKind kind = MechanismKind::all;
-    std::string domain_spec;       // unexpanded macro-string; empty: the current <domain>
-    util::IpAddress network;       // ip4 / ip6
-    std::uint8_t cidr4 = 32;       // a, mx, ip4
-    std::uint8_t cidr6 = 128;      // a, mx, ip6
-    std::string text;              // the term as written (for results and logs)
+    std::string domain_spec;   // unexpanded macro-string; empty: the current <domain>
+    util::IpAddress network;   // ip4 / ip6
+    std::uint8_t cidr4 = 32;   // a, mx, ip4
+    std::uint8_t cidr6 = 128;  // a, mx, ip6
+    std::string text;          // the term as written (for results and logs)
 
     /// True for the terms that count against the 10-lookup limit (§4.6.4).
     [[nodiscard]] bool needs_dns() const noexcept {

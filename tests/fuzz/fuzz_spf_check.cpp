@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/spf/evaluator.hpp"
+#include "common/spf/macro.hpp"
 
 using namespace mailmoat;
 
@@ -31,14 +32,25 @@ public:
         a.status = dns::Status::ok;
         a.ttl = 60;
         switch (type) {
-        case dns::RrType::txt: a.txt.push_back(record); break;
-        case dns::RrType::a: a.addresses.push_back(*util::IpAddress::parse("192.0.2.1")); break;
-        case dns::RrType::aaaa: a.addresses.push_back(*util::IpAddress::parse("2001:db8::1")); break;
-        case dns::RrType::mx:
-            for (int i = 0; i < 3; ++i) a.mx.push_back({static_cast<std::uint16_t>(i), "mx" + std::to_string(i) + ".example.com"});
-            break;
-        case dns::RrType::ptr: a.names.push_back("mail.example.com"); break;
-        default: a.status = dns::Status::nodata; break;
+            case dns::RrType::txt:
+                a.txt.push_back(record);
+                break;
+            case dns::RrType::a:
+                a.addresses.push_back(*util::IpAddress::parse("192.0.2.1"));
+                break;
+            case dns::RrType::aaaa:
+                a.addresses.push_back(*util::IpAddress::parse("2001:db8::1"));
+                break;
+            case dns::RrType::mx:
+                for (int i = 0; i < 3; ++i)
+                    a.mx.push_back({static_cast<std::uint16_t>(i), "mx" + std::to_string(i) + ".example.com"});
+                break;
+            case dns::RrType::ptr:
+                a.names.push_back("mail.example.com");
+                break;
+            default:
+                a.status = dns::Status::nodata;
+                break;
         }
         return a;
     }
@@ -65,7 +77,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     spf::Evaluator ev(resolver, clock, opt);
     for (const char* client : {"192.0.2.1", "2001:db8::1"}) {
         const auto ip = *util::IpAddress::parse(client);
-        const auto r = ev.check_mail_from(ip, (local.empty() ? std::string("x") : local) + "@example.com", "helo.example.org");
+        const auto r =
+            ev.check_mail_from(ip, (local.empty() ? std::string("x") : local) + "@example.com", "helo.example.org");
         if (r.queries > opt.max_queries || r.dns_terms > opt.max_dns_terms + 1) std::abort();
         if (r.code != spf::Code::fail && !r.explanation.empty()) std::abort();
         if (r.explanation.size() > spf::max_macro_output) std::abort();

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # tests/integration/test_e2e_example_policy.py - mailmoat-example-policy behind a real Postfix
 # (check_policy_service): REJECT reaches the client as 5xx, DEFER_IF_PERMIT as 4xx, both with the
-# policy's text; DUNNO lets the message through.
+# policy's text; DUNNO lets the message through. Over inet and unix sockets.
 import os
 import sys
 
@@ -53,8 +53,10 @@ class ExamplePolicyTest(mmtest.TestCase):
 
     def test_defer_if_permit_needs_a_permit(self):
         # DEFER_IF_PERMIT defers only when a later restriction would permit; here the client is outside
-        # mynetworks, reject_unauth_destination rejects first and the deferral never shows.
-        with mmtest.Sink() as sink, mmtest.Daemon(PROGRAM) as policy:
+        # mynetworks, reject_unauth_destination rejects first and the deferral never shows. (Over a
+        # unix socket, which smtpd - user postfix - reaches through the socket's group.)
+        with mmtest.Sink() as sink, mmtest.Daemon(PROGRAM, socket="unix") as policy:
+            self.assertTrue(policy.socket.startswith("unix:/"))
             params = {
                 "mynetworks": "192.0.2.0/24",
                 "smtpd_relay_restrictions": "",

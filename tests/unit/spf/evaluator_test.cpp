@@ -11,11 +11,15 @@ using spf::test::ZoneResolver;
 
 namespace {
 
-void txt(ZoneResolver& z, const std::string& name, const std::string& record) { z.add(name, {"TXT", {record}}); }
+void txt(ZoneResolver& z, const std::string& name, const std::string& record) {
+    z.add(name, {"TXT", {record}});
+}
 void a(ZoneResolver& z, const std::string& name, const std::string& addr) {
     z.add(name, {addr.find(':') != std::string::npos ? "AAAA" : "A", {addr}});
 }
-util::IpAddress ip(const char* s) { return *util::IpAddress::parse(s); }
+util::IpAddress ip(const char* s) {
+    return *util::IpAddress::parse(s);
+}
 
 struct Fixture {
     ZoneResolver zone;
@@ -305,4 +309,26 @@ TEST_CASE("split_sender follows §4.3", "[spf][evaluator]") {
     CHECK((p.local_part == "a@b" && p.domain == "example.com"));
     p = spf::split_sender("example.org", "h");
     CHECK((p.local_part == "postmaster" && p.domain == "example.org"));
+}
+
+TEST_CASE("the query cap does not bind within the RFC limits", "[spf][evaluator]") {
+    Fixture f;
+    // Ten mx terms with ten MX names each: 1 + 10 * 11 queries, no match: neutral, not an error.
+    std::string rec = "v=spf1";
+    for (int t = 0; t < 10; ++t) {
+        const auto d = "d" + std::to_string(t) + ".example";
+        rec += " mx:" + d;
+        for (int i = 0; i < 10; ++i) {
+            const auto host = "h" + std::to_string(i) + "." + d;
+            f.zone.add(d, {"MX", {std::to_string(i), host}});
+            a(f.zone, host, "198.51.100." + std::to_string(t * 10 + i));
+        }
+    }
+    txt(f.zone, "wide.example", rec);
+    const auto r = f.mail_from("192.0.2.1", "u@wide.example");
+    CHECK(r.code == Code::neutral);
+    CHECK(r.queries == 111);
+    CHECK(f.mail_from("198.51.100.99", "u@wide.example").code == Code::pass);
+    f.opt.max_queries = 50;
+    CHECK(f.mail_from("192.0.2.1", "u@wide.example").code == Code::permerror);
 }

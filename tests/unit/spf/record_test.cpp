@@ -57,18 +57,16 @@ TEST_CASE("valid edge cases", "[spf][record]") {
 }
 
 TEST_CASE("syntax errors are permerror material", "[spf][record]") {
-    const auto bad = GENERATE(as<std::string>{},
-                              "v=spf1 all:foo", "v=spf1 -", "v=spf1 include", "v=spf1 include:", "v=spf1 exists",
-                              "v=spf1 a:", "v=spf1 a:foo", "v=spf1 a:111.222.33.44", "v=spf1 a:example.-com",
-                              "v=spf1 a:example.com-", "v=spf1 a/33", "v=spf1 a//129", "v=spf1 a/024",
-                              "v=spf1 a/", "v=spf1 ip4:192.0.2.1/33", "v=spf1 ip4:192.0.2", "v=spf1 ip4:192.0.02.1",
-                              "v=spf1 ip4:", "v=spf1 ip6:192.0.2.1", "v=spf1 ip6::::1", "v=spf1 ip6:::1/129",
-                              "v=spf1 ip4:192.0.2.1/", "v=spf1 mx:example.com//", "v=spf1 redirect=a.com redirect=b.com",
-                              "v=spf1 exp=a.com exp=b.com", "v=spf1 redirect=", "v=spf1 exp=%{c}.example.com",
-                              "v=spf1 exists:%(ir).sbl.example.com", "v=spf1 exists:foo%.sbl.example.com",
-                              "v=spf1 a:\xc3\xaf.example.net", "v=spf1 a:ctrl.example.com\rptr", "v=spf1 foo",
-                              "v=spf1 -redirect=a.example.com", "v=spf1 bad-mod=%", "v=spf1 =foo", "v=spf1 +-all",
-                              "v=spf1 a:%{d}com");
+    const auto bad = GENERATE(
+        as<std::string>{}, "v=spf1 all:foo", "v=spf1 -", "v=spf1 include", "v=spf1 include:", "v=spf1 exists",
+        "v=spf1 a:", "v=spf1 a:foo", "v=spf1 a:111.222.33.44", "v=spf1 a:example.-com", "v=spf1 a:example.com-",
+        "v=spf1 a/33", "v=spf1 a//129", "v=spf1 a/024", "v=spf1 a/", "v=spf1 ip4:192.0.2.1/33", "v=spf1 ip4:192.0.2",
+        "v=spf1 ip4:192.0.02.1", "v=spf1 ip4:", "v=spf1 ip6:192.0.2.1", "v=spf1 ip6::::1", "v=spf1 ip6:::1/129",
+        "v=spf1 ip4:192.0.2.1/", "v=spf1 mx:example.com//", "v=spf1 redirect=a.com redirect=b.com",
+        "v=spf1 exp=a.com exp=b.com", "v=spf1 redirect=", "v=spf1 exp=%{c}.example.com",
+        "v=spf1 exists:%(ir).sbl.example.com", "v=spf1 exists:foo%.sbl.example.com", "v=spf1 a:\xc3\xaf.example.net",
+        "v=spf1 a:ctrl.example.com\rptr", "v=spf1 foo", "v=spf1 -redirect=a.example.com", "v=spf1 bad-mod=%",
+        "v=spf1 =foo", "v=spf1 +-all", "v=spf1 a:%{d}com");
     const auto r = spf::parse_record(bad);
     INFO(bad);
     CHECK(r.status == ParseStatus::syntax_error);
@@ -125,9 +123,15 @@ TEST_CASE("random mutations of records never break the parser", "[spf][record]")
             const std::size_t pos = next() % rec.size();
             const char c = alphabet[next() % (sizeof alphabet - 1)];
             switch (next() % 3) {
-            case 0: rec[pos] = c; break;
-            case 1: rec.insert(rec.begin() + static_cast<std::ptrdiff_t>(pos), c); break;
-            default: rec.erase(pos, 1); break;
+                case 0:
+                    rec[pos] = c;
+                    break;
+                case 1:
+                    rec.insert(rec.begin() + static_cast<std::ptrdiff_t>(pos), c);
+                    break;
+                default:
+                    rec.erase(pos, 1);
+                    break;
             }
         }
         const auto r = spf::parse_record(rec);

@@ -9,7 +9,9 @@ using spf::CacheStatus;
 using spf::Code;
 
 namespace {
-util::IpAddress ip(const char* s) { return *util::IpAddress::parse(s); }
+util::IpAddress ip(const char* s) {
+    return *util::IpAddress::parse(s);
+}
 }  // namespace
 
 TEST_CASE("a cached result costs no DNS and expires with its TTL", "[spf][cache]") {
@@ -35,8 +37,7 @@ TEST_CASE("a cached result costs no DNS and expires with its TTL", "[spf][cache]
     clock.mono += std::chrono::seconds(599);
     CHECK(cache.find(ip("192.0.2.1"), spf::Identity::mailfrom, "example.com", "x", "y").status == CacheStatus::hit);
     clock.mono += std::chrono::seconds(2);
-    CHECK(cache.find(ip("192.0.2.1"), spf::Identity::mailfrom, "example.com", "x", "y").status ==
-          CacheStatus::expired);
+    CHECK(cache.find(ip("192.0.2.1"), spf::Identity::mailfrom, "example.com", "x", "y").status == CacheStatus::expired);
     CHECK(cache.find(ip("192.0.2.1"), spf::Identity::mailfrom, "example.com", "x", "y").status == CacheStatus::miss);
     // HELO and MAIL FROM identities are separate entries.
     CHECK(cache.find(ip("198.51.100.1"), spf::Identity::helo, "example.com", "postmaster", "example.com").status ==

@@ -54,11 +54,14 @@ Tally run_suite(const std::string& file, const std::map<std::string, Divergence>
 
         INFO(file << ": case " << c.id << " (" << c.scenario << ", spec " << c.spec << ")");
         INFO("host=" << c.host << " mailfrom=" << c.mailfrom << " helo=" << c.helo);
-        INFO("got " << got << " mechanism=" << r.mechanism << " problem=" << r.problem << " explanation="
-                    << r.explanation);
+        INFO("got " << got << " mechanism=" << r.mechanism << " problem=" << r.problem
+                    << " explanation=" << r.explanation);
         std::string wanted;
         for (const auto& w : c.results) wanted += w + " ";
         INFO("expected " << wanted << (c.explanation ? " explanation=" + *c.explanation : std::string()));
+        // One line per case, so the run lists every case by name and outcome.
+        std::cout << file << ": " << (ok ? "ok   " : "FAIL ") << c.id << " got=" << got << " expected=" << wanted
+                  << "\n";
         const auto d = divergences.find(c.id);
         if (d != divergences.end()) {
             ++tally.diverged;
