@@ -69,7 +69,7 @@ def policy(sock_spec, **attrs):
 
 class SpfEndToEnd(mmtest.TestCase):
     def test_through_postfix(self):
-        args = ["--skip-networks", "", "--helo-reject", "no-check", "--temperror-defer", "yes",
+        args = ["--skip-networks", "", "--helo-reject", "no-check", "--temperror-defer=yes",
                 "--dns-timeout", "1", "--dns-retries", "0", "--authserv-id", "mx.test"]
         with mmtest.Sink() as sink, mmtest.DnsServer(ZONE) as dns, \
                 mmtest.Daemon(PROGRAM, args + ["--dns-server", dns.address]) as spf:
