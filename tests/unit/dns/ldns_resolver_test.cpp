@@ -387,3 +387,36 @@ TEST_CASE("LdnsResolver refuses a zero timeout", "[dns][ldns]") {
     options.timeout = std::chrono::milliseconds(0);
     CHECK_THROWS_AS(LdnsResolver(options), std::invalid_argument);
 }
+
+TEST_CASE("parse_answer decodes and checks one reply message", "[dns][ldns]") {
+    using mailmoat::dns::parse_answer;
+    // id 0x1234, QR RD RA, 1 question, 1 answer: example.com A, TTL 0x80000001, 192.0.2.1
+    std::vector<std::uint8_t> msg = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+                                     7,    'e',  'x',  'a',  'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+                                     0xc0, 0x0c, 0,    1,    0,   1,   0x80, 0,  0, 1,   0,   4,   192, 0, 2, 1};
+    Answer a = parse_answer(msg.data(), msg.size(), "Example.COM.", RrType::a);
+    REQUIRE(a.status == Status::ok);
+    CHECK(a.addresses == std::vector<IpAddress>{*IpAddress::parse("192.0.2.1")});
+    CHECK(a.ttl == 0);  // RFC 2181 §8: a TTL with the top bit set counts as zero
+
+    CHECK(parse_answer(msg.data(), msg.size(), "example.org", RrType::a).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size(), "example.com", RrType::aaaa).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size() - 3, "example.com", RrType::a).error == "garbled reply");
+    CHECK(parse_answer(msg.data(), 11, "example.com", RrType::a).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size(), "a..b", RrType::a).status == Status::nxdomain);
+
+    auto query = msg;
+    query[2] = 0x01;  // QR clear: a query, not a reply
+    CHECK(parse_answer(query.data(), query.size(), "example.com", RrType::a).error == "mismatched reply");
+    auto truncated = msg;
+    truncated[2] = 0x83;  // TC
+    CHECK(parse_answer(truncated.data(), truncated.size(), "example.com", RrType::a).error == "truncated");
+    auto servfail = msg;
+    servfail[3] = 0x82;
+    CHECK(parse_answer(servfail.data(), servfail.size(), "example.com", RrType::a).error == "SERVFAIL");
+    auto short_rdata = msg;  // an A record of 3 octets does not decode
+    short_rdata[40] = 3;
+    short_rdata.pop_back();
+    Answer bad = parse_answer(short_rdata.data(), short_rdata.size(), "example.com", RrType::a);
+    CHECK(bad.status == Status::tempfail);
+}
