@@ -25,9 +25,11 @@
 # With --log-detail each line goes on with the transport and query flags:
 #   "NAME TYPE proto=udp rd=1 ad=1 edns=1232 do=0" (edns=0 when the query had no OPT record).
 #
+# A zone FILE ending in .json holds records as data (see Zones.load_json), for byte-exact TXT strings.
 # Usage: dnsd.py --zone FILE [--zone FILE ...] [--port 0] --port-file PATH [--log PATH] [--log-detail]
 # Stops on SIGTERM/SIGINT. Reloads the zone files on SIGHUP.
 import argparse
+import json
 import os
 import signal
 import socket
@@ -50,6 +52,9 @@ class Zones:
         self.soas = {}      # zone apex -> SOA RR
         self.special = {}   # name -> (kind, arg)
         for path in files:
+            if path.endswith(".json"):
+                self.load_json(path)
+                continue
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             for line in text.splitlines():
@@ -67,6 +72,48 @@ class Zones:
                 labels = name.rstrip(".").split(".")
                 for i in range(len(labels)):
                     self.names.add(".".join(labels[i:]) + ".")
+
+    def add(self, rr):
+        name = norm(rr.rname)
+        self.records.setdefault(name, []).append(rr)
+        labels = name.rstrip(".").split(".")
+        for i in range(len(labels)):
+            self.names.add(".".join(labels[i:]) + ".")
+
+    def load_json(self, path):
+        # Records given as data rather than master-file text, for byte-exact TXT strings:
+        # [{"name": "x.example", "type": "TXT", "ttl": 300, "data": ["str", ...]},
+        #  {"name": ..., "type": "MX", "data": [10, "mx.example"]}, {"name": ..., "type": "TIMEOUT"}]
+        # TXT/SPF strings are taken byte for byte as latin-1.
+        from dnslib import AAAA, CNAME, MX, PTR, TXT
+        with open(path, encoding="utf-8") as f:
+            items = json.load(f)
+        for it in items:
+            name, rtype, ttl = it["name"], it["type"].upper(), int(it.get("ttl", 300))
+            if rtype in ("TIMEOUT", "NAME"):  # NAME: the name exists, without records
+                if rtype == "TIMEOUT":  # as the SPF suite's driver: types with records still answer
+                    self.special[norm(name)] = ("timeout", None)
+                labels = norm(name).rstrip(".").split(".")
+                for i in range(len(labels)):
+                    self.names.add(".".join(labels[i:]) + ".")
+                continue
+            data = it.get("data")
+            if rtype in ("TXT", "SPF"):
+                strings = data if isinstance(data, list) else [data]
+                rdata = TXT([x.encode("latin-1") for x in strings])
+            elif rtype == "A":
+                rdata = A(data)
+            elif rtype == "AAAA":
+                rdata = AAAA(data)
+            elif rtype == "MX":
+                rdata = MX(data[1], data[0])
+            elif rtype == "PTR":
+                rdata = PTR(data)
+            elif rtype == "CNAME":
+                rdata = CNAME(data)
+            else:
+                raise ValueError(f"{path}: unsupported record type {rtype}")
+            self.add(RR(name, getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
 
     def soa_for(self, name):
         labels = name.rstrip(".").split(".")
@@ -147,6 +194,9 @@ class Resolver(BaseResolver):
                 reply.add_answer(*RR.fromZone(f'{qname} 60 IN TXT "stray"'))
             if kind == "drop":
                 return None
+            if kind == "timeout":  # JSON TIMEOUT: silent unless the asked type has records here
+                if not any(rr.rtype == q.qtype for rr in zones.records.get(qname, [])):
+                    return None
             if kind == "delay":
                 time.sleep(arg or 1.0)
         name = qname
