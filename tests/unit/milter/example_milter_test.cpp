@@ -218,10 +218,12 @@ TEST_CASE("example milter serves many concurrent connections", "[milter][example
     CHECK(good == connections * messages);
 }
 
-TEST_CASE("example milter over TCP: header added and no delayed-ACK stall", "[milter][example][tcp]") {
-    ExampleMilter m({}, true);
+namespace {
+
+/// Median latency of 15 one-header messages over one TCP connection, each checked for the header.
+double tcp_median_ms(const util::SocketSpec& spec) {
     MilterClient c;
-    REQUIRE(c.open(m.spec).ok());
+    REQUIRE(c.open(spec).ok());
     REQUIRE(send_connect(c).ok());
     std::vector<double> ms;
     for (int i = 0; i < 15; ++i) {
@@ -232,9 +234,17 @@ TEST_CASE("example milter over TCP: header added and no delayed-ACK stall", "[mi
         REQUIRE(find_header(r, "X-Mailmoat-Example") != nullptr);
     }
     std::sort(ms.begin(), ms.end());
-    INFO("median " << ms[ms.size() / 2] << " ms");
+    return ms[ms.size() / 2];
+}
+
+}  // namespace
+
+TEST_CASE("example milter over TCP: header added and no delayed-ACK stall", "[milter][example][tcp]") {
+    ExampleMilter m({}, true);
+    const double median = tcp_median_ms(m.spec);
+    INFO("median " << median << " ms");
     // Nagle + delayed ACK would hold the final reply behind the add-header packet for ~40 ms.
-    CHECK(ms[ms.size() / 2] < 30.0);
+    CHECK(median < 30.0);
 }
 
 TEST_CASE("example milter: SIGHUP reloads and keeps serving, SIGTERM stops cleanly", "[milter][example][signals]") {
