@@ -22,7 +22,8 @@ P1=$(port); P2=$(port); P3=$(port)
 "$NULL" "inet:$P1@127.0.0.1" add-header & PIDS="$PIDS $!"
 "$EXAMPLE" --foreground --config "" --log-level warning --socket "unix:$D/example.sock" & PIDS="$PIDS $!"
 "$EXAMPLE" --foreground --config "" --log-level warning --socket "inet:127.0.0.1:$P2" & PIDS="$PIDS $!"
-"$EXAMPLE" --foreground --config "" --log-level warning --socket "inet:127.0.0.1:$P3" --tcp-nodelay no & PIDS="$PIDS $!"
+echo "tcp-nodelay = no" > "$D/nodelay-off.conf"  # a boolean is switched off in the config file
+"$EXAMPLE" --foreground --config "$D/nodelay-off.conf" --log-level warning --socket "inet:127.0.0.1:$P3" & PIDS="$PIDS $!"
 sleep 1
 
 echo "# 1. baseline: do-nothing libmilter milter, UNIX socket, 16 connections, 4 KiB"
@@ -33,7 +34,7 @@ echo "# 3. plain libmilter milter adding a header, TCP, 1 connection"
 "$LOAD" --socket "inet:127.0.0.1:$P1" --connections 1 --messages 50 --size 4096
 echo "# 4. mailmoat-example-milter (adds a header), TCP, 1 connection"
 "$LOAD" --socket "inet:127.0.0.1:$P2" --connections 1 --messages 500 --size 4096
-echo "# 4b. mailmoat-example-milter with --tcp-nodelay no, TCP, 1 connection"
+echo "# 4b. mailmoat-example-milter with tcp-nodelay = no, TCP, 1 connection"
 "$LOAD" --socket "inet:127.0.0.1:$P3" --connections 1 --messages 50 --size 4096
 echo "# 5. plain libmilter milter adding a header, TCP, 16 connections"
 "$LOAD" --socket "inet:127.0.0.1:$P1" --connections 16 --messages 50 --size 4096

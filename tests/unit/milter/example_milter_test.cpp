@@ -252,6 +252,18 @@ TEST_CASE("example milter over TCP: header added and no delayed-ACK stall", "[mi
     CHECK(median < 30.0);
 }
 
+TEST_CASE("example milter over TCP without TCP_NODELAY stalls (the control case)", "[milter][example][tcp]") {
+    TempDir conf;
+    {
+        std::ofstream out(conf.path / "example.conf");
+        out << "tcp-nodelay = no\n";
+    }
+    ExampleMilter m({"--config", (conf.path / "example.conf").string()}, 1);
+    const double median = tcp_median_ms(m.spec);
+    INFO("median " << median << " ms");
+    CHECK(median > 30.0);
+}
+
 TEST_CASE("example milter: SIGHUP reloads and keeps serving, SIGTERM stops cleanly", "[milter][example][signals]") {
     ExampleMilter m;
     REQUIRE(one_message(m.spec, "H1", {{"Subject", " before"}}).verdict == V::continue_);
