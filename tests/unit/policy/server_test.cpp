@@ -4,9 +4,12 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -569,4 +572,35 @@ TEST_CASE("client reconnects once when the server dropped an idle connection", "
     REQUIRE(r.status == Status::ok);
     CHECK(r.action == "DUNNO A");
     CHECK(server.counters().connections_accepted == 2);
+}
+
+TEST_CASE("a client that does not read its answers hits the write timeout", "[policy][server]") {
+    LogCapture logs;
+    mp::ServerOptions o;
+    o.socket = inet_any_port();
+    o.write_timeout = 300ms;
+    mp::Server server(o, std::make_shared<TestHandler>());
+    server.start();
+    // A small receive buffer on the client, and requests pipelined without ever reading an answer.
+    mp::io::Fd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const int small = 2048;
+    REQUIRE(::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(server.port());
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    std::string burst;
+    for (int i = 0; i < 1000; ++i) burst += "a=b\n\n";
+    const auto end = std::chrono::steady_clock::now() + 10s;
+    while (server.counters().timeouts == 0 && std::chrono::steady_clock::now() < end) {
+        const ssize_t n = ::send(fd.get(), burst.data(), burst.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) break;  // the server closed the connection
+        if (n < 0) std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE(eventually([&] { return server.counters().timeouts == 1; }));
+    CHECK(logs.count("write timeout") == 1);
+    // Everyone else is still served.
+    mp::PolicyClient other(client_spec(server), quick_client());
+    CHECK(other.query(rcpt("x@a")).action == "DUNNO A");
 }
