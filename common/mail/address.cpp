@@ -349,6 +349,8 @@ private:
                 if (expect_label && is_atext(c)) {
                     while (!at_end() && is_atext(peek())) raw.push_back(s_[i_++]);
                     expect_label = false;
+                } else if (expect_label && c == '.' && !raw.empty()) {
+                    return fail("bad domain: empty label");
                 } else if (!expect_label && c == '.') {
                     raw.push_back(s_[i_++]);
                     expect_label = true;
@@ -430,6 +432,7 @@ private:
                 }
                 if (!parse_address(name, false)) return false;
                 if (!skip_cfws()) return false;
+                if (at_end()) return fail("group without ';'");
                 if (peek() != ',' && peek() != ';') return fail("expected ',' or ';' in group");
             }
         }
@@ -453,6 +456,10 @@ private:
 };
 
 }  // namespace
+
+AddressList parse_address_list(std::string_view value, const AddressLimits& limits) {
+    return Parser(value, limits).run();
+}
 
 std::string decode_encoded_words(std::string_view text) {
     std::string out;
