@@ -23,8 +23,8 @@ struct AuthResult {
     std::string method;
     std::string method_version;  // empty: none
     std::string result;
-    std::string comment;         // first comment after the result; text without the parentheses
-    std::string reason;          // empty: no reasonspec
+    std::string comment;  // first comment after the result; text without the parentheses
+    std::string reason;   // empty: no reasonspec
     std::vector<AuthProperty> properties;
 
     friend bool operator==(const AuthResult&, const AuthResult&) = default;

@@ -14,7 +14,9 @@ namespace mailmoat::table {
 
 namespace {
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
 bool is_alnum(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -195,7 +197,8 @@ std::shared_ptr<const Table> open_inline(const std::string& body, const Limits& 
 
 class StaticTable final : public Table {
 public:
-    StaticTable(std::string name, std::string value) : Table(std::move(name), KeyKind::fixed), value_(std::move(value)) {}
+    StaticTable(std::string name, std::string value)
+        : Table(std::move(name), KeyKind::fixed), value_(std::move(value)) {}
     Lookup lookup(std::string_view key) const override {
         if (key.empty()) return Lookup::miss();
         return Lookup::hit(value_);
@@ -248,7 +251,8 @@ Replacement parse_replacement(const Source& src, std::size_t line, std::string_v
         if (c == '{' || c == '(') {
             char close = c == '{' ? '}' : ')';
             std::size_t end = text.find(close, i + 2);
-            if (end == std::string_view::npos) fail_at(src, line, "unbalanced '" + std::string(1, c) + "' in replacement text");
+            if (end == std::string_view::npos)
+                fail_at(src, line, "unbalanced '" + std::string(1, c) + "' in replacement text");
             name = text.substr(i + 2, end - i - 2);
             i = end;
         } else {
@@ -258,7 +262,8 @@ Replacement parse_replacement(const Source& src, std::size_t line, std::string_v
             if (name.empty()) fail_at(src, line, "'$' not followed by a replacement index");
             i = j - 1;
         }
-        if (name.empty() || name.size() > 3 || !std::all_of(name.begin(), name.end(), [](char d) { return d >= '0' && d <= '9'; }))
+        if (name.empty() || name.size() > 3 ||
+            !std::all_of(name.begin(), name.end(), [](char d) { return d >= '0' && d <= '9'; }))
             fail_at(src, line, "non-numeric replacement index \"" + std::string(name) + "\"");
         int group = std::stoi(std::string(name));
         if (!lit.empty()) r.pieces.push_back({std::move(lit), -1});
@@ -311,7 +316,9 @@ public:
     enum class Type { cidr, regexp, pcre };
 
     RuleTable(std::string name, Type type, std::vector<Rule> rules, const Limits& limits)
-        : Table(std::move(name), KeyKind::pattern), type_(type), rules_(std::move(rules)),
+        : Table(std::move(name), KeyKind::pattern),
+          type_(type),
+          rules_(std::move(rules)),
           max_result_(limits.max_result_bytes) {
         if (type_ != Type::cidr) {
             match_context_.reset(pcre2_match_context_create(nullptr));
@@ -350,15 +357,15 @@ public:
                     md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
                     if (!md) return {Lookup::Status::tempfail, "out of memory"};
                 }
-                int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0,
-                                     md.get(), match_context_.get());
+                int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md.get(),
+                                     match_context_.get());
                 if (rc >= 0) {
                     matched = true;
                 } else if (rc != PCRE2_ERROR_NOMATCH) {
                     PCRE2_UCHAR msg[256];
                     pcre2_get_error_message(rc, msg, sizeof msg);
-                    return Lookup::miss(name() + ":" + std::to_string(r.line) + ": match error: " +
-                                        reinterpret_cast<const char*>(msg));
+                    return Lookup::miss(name() + ":" + std::to_string(r.line) +
+                                        ": match error: " + reinterpret_cast<const char*>(msg));
                 }
             }
             if (r.negate) matched = !matched;
@@ -420,7 +427,8 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
                 ++i;
             }
             while (i < pat.size() && pat[i] != ']') {
-                if (pat[i] == '[' && i + 1 < pat.size() && (pat[i + 1] == ':' || pat[i + 1] == '.' || pat[i + 1] == '=')) {
+                if (pat[i] == '[' && i + 1 < pat.size() &&
+                    (pat[i + 1] == ':' || pat[i + 1] == '.' || pat[i + 1] == '=')) {
                     char kind = pat[i + 1];
                     std::size_t end = pat.find(std::string{kind, ']'}, i + 2);
                     if (end == std::string_view::npos) {
@@ -432,9 +440,12 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
                     i = end + 2;
                     continue;
                 }
-                if (pat[i] == '\\') out += "\\\\";
-                else if (pat[i] == '[') out += "\\[";
-                else out.push_back(pat[i]);
+                if (pat[i] == '\\')
+                    out += "\\\\";
+                else if (pat[i] == '[')
+                    out += "\\[";
+                else
+                    out.push_back(pat[i]);
                 ++i;
             }
             if (i < pat.size()) out.push_back(pat[i++]);
@@ -444,7 +455,8 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
         if (!extended) {
             if (c == '\\' && i + 1 < pat.size()) {
                 char n = pat[i + 1];
-                if (n == '(' || n == ')' || n == '{' || n == '}' || n == '|') out.push_back(n);
+                if (n == '(' || n == ')' || n == '{' || n == '}' || n == '|')
+                    out.push_back(n);
                 else {
                     out.push_back('\\');
                     out.push_back(n);
@@ -517,32 +529,55 @@ ParsedPattern parse_delimited(const Source& src, std::size_t line, std::string_v
 }
 
 std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line, const ParsedPattern& p,
-                                           RuleTable::Type type) {
+                                            RuleTable::Type type) {
     std::uint32_t options = 0;
     std::string pattern = p.pattern;
     if (type == RuleTable::Type::pcre) {
         options = PCRE2_CASELESS | PCRE2_DOTALL;
         for (char f : p.flags) {
             switch (f) {
-                case 'i': options ^= PCRE2_CASELESS; break;
-                case 'm': options ^= PCRE2_MULTILINE; break;
-                case 's': options ^= PCRE2_DOTALL; break;
-                case 'x': options ^= PCRE2_EXTENDED; break;
-                case 'A': options ^= PCRE2_ANCHORED; break;
-                case 'E': options ^= PCRE2_DOLLAR_ENDONLY; break;
-                case 'U': options ^= PCRE2_UNGREEDY; break;
-                case 'X': break;  // PCRE_EXTRA has no PCRE2 counterpart; Postfix ignores it with PCRE2 too
-                default: fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
+                case 'i':
+                    options ^= PCRE2_CASELESS;
+                    break;
+                case 'm':
+                    options ^= PCRE2_MULTILINE;
+                    break;
+                case 's':
+                    options ^= PCRE2_DOTALL;
+                    break;
+                case 'x':
+                    options ^= PCRE2_EXTENDED;
+                    break;
+                case 'A':
+                    options ^= PCRE2_ANCHORED;
+                    break;
+                case 'E':
+                    options ^= PCRE2_DOLLAR_ENDONLY;
+                    break;
+                case 'U':
+                    options ^= PCRE2_UNGREEDY;
+                    break;
+                case 'X':
+                    break;  // PCRE_EXTRA has no PCRE2 counterpart; Postfix ignores it with PCRE2 too
+                default:
+                    fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
             }
         }
     } else {
         bool icase = true, extended = true, newline = false;
         for (char f : p.flags) {
             switch (f) {
-                case 'i': icase = !icase; break;
-                case 'x': extended = !extended; break;
-                case 'm': newline = !newline; break;
-                default: fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
+                case 'i':
+                    icase = !icase;
+                    break;
+                case 'x':
+                    extended = !extended;
+                    break;
+                case 'm':
+                    newline = !newline;
+                    break;
+                default:
+                    fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
             }
         }
         pattern = posix_to_pcre(p.pattern, extended);
@@ -552,13 +587,14 @@ std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line,
     }
     int err = 0;
     PCRE2_SIZE offset = 0;
-    Pcre2Code code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err,
-                                 &offset, nullptr));
+    Pcre2Code code(
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err, &offset, nullptr));
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        fail_at(src, line, "error in regular expression \"" + p.pattern + "\" at offset " + std::to_string(offset) +
-                               ": " + reinterpret_cast<const char*>(msg));
+        fail_at(src, line,
+                "error in regular expression \"" + p.pattern + "\" at offset " + std::to_string(offset) + ": " +
+                    reinterpret_cast<const char*>(msg));
     }
     // JIT is an optimisation: without it (e.g. no executable memory) the interpreter gives the same answers.
     (void)pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);
@@ -641,8 +677,8 @@ std::shared_ptr<const Table> build_rule_table(const std::string& name, Source sr
                     std::uint32_t captures = 0;
                     pcre2_pattern_info(r.code.get(), PCRE2_INFO_CAPTURECOUNT, &captures);
                     if (static_cast<std::uint32_t>(r.replacement.max_group) > captures)
-                        fail_at(src, l.number, "out of range replacement index \"" +
-                                                   std::to_string(r.replacement.max_group) + "\"");
+                        fail_at(src, l.number,
+                                "out of range replacement index \"" + std::to_string(r.replacement.max_group) + "\"");
                 }
             }
         }
@@ -791,8 +827,10 @@ Match lookup_address(const Table& table, std::string_view address, const Address
 Match lookup_client(const Table& table, std::string_view ip) {
     Match m;
     std::string addr;
-    if (auto parsed = util::IpAddress::parse(ip)) addr = parsed->to_string();
-    else addr = std::string(ip);
+    if (auto parsed = util::IpAddress::parse(ip))
+        addr = parsed->to_string();
+    else
+        addr = std::string(ip);
     if (table.key_kind() == KeyKind::pattern) {
         try_key(table, addr, m);
         return m;

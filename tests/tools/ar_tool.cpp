@@ -34,10 +34,14 @@ int build() {
         if (line.empty()) continue;
         std::vector<std::string> f = split_tabs(line);
         f.resize(7);
-        if (f[0] == "id") ar.authserv_id = f[1];
-        else if (f[0] == "version") ar.version = f[1];
-        else if (f[0] == "result") ar.results.push_back({f[1], f[2], f[3], f[4], f[5], {}});
-        else if (f[0] == "prop" && !ar.results.empty()) ar.results.back().properties.push_back({f[1], f[2], f[3]});
+        if (f[0] == "id")
+            ar.authserv_id = f[1];
+        else if (f[0] == "version")
+            ar.version = f[1];
+        else if (f[0] == "result")
+            ar.results.push_back({f[1], f[2], f[3], f[4], f[5], {}});
+        else if (f[0] == "prop" && !ar.results.empty())
+            ar.results.back().properties.push_back({f[1], f[2], f[3]});
         else {
             std::cerr << "ar_tool: bad description line: " << line << "\n";
             return 2;
@@ -55,7 +59,7 @@ int parse() {
     mailmoat::mail::ParsedAuthResults p = mailmoat::mail::parse_auth_results(text);
     const char* status = p.status == mailmoat::mail::ParsedAuthResults::Status::ok        ? "ok"
                          : p.status == mailmoat::mail::ParsedAuthResults::Status::partial ? "partial"
-                                                                                            : "invalid";
+                                                                                          : "invalid";
     std::cout << "status\t" << status << "\t" << p.error << "\n";
     std::cout << "id\t" << p.value.authserv_id << "\n";
     if (!p.value.version.empty()) std::cout << "version\t" << p.value.version << "\n";

@@ -125,16 +125,16 @@ TEST_CASE("RFC 2047 decoding", "[mail][address][rfc2047]") {
     };
     auto c = GENERATE(values<Case>({
         {"=?utf-8?q?hello_world?=", "hello world"},
-        {"=?UTF-8?Q?a?= =?UTF-8?Q?b?=", "ab"},               // whitespace between encoded words dropped
+        {"=?UTF-8?Q?a?= =?UTF-8?Q?b?=", "ab"},  // whitespace between encoded words dropped
         {"=?UTF-8?Q?a?=\r\n =?UTF-8?Q?b?=", "ab"},
         {"=?UTF-8?Q?a?= plain =?UTF-8?Q?b?=", "a plain b"},
         {"=?iso-8859-1?q?caf=E9?=", "café"},
-        {"=?us-ascii*en?q?lang_tag?=", "lang tag"},          // RFC 2231 language suffix
+        {"=?us-ascii*en?q?lang_tag?=", "lang tag"},  // RFC 2231 language suffix
         {"=?utf-8?b?4oKs?=", "€"},
         {"=?utf-8?b?not base64?=", "=?utf-8?b?not base64?="},
         {"=?utf-8?q?bad=ZZ?=", "=?utf-8?q?bad=ZZ?="},
         {"=?utf-8?x?unknown?=", "=?utf-8?x?unknown?="},
-        {"=?utf-8?b?/w==?=", "=?utf-8?b?/w==?="},            // not valid UTF-8: left raw
+        {"=?utf-8?b?/w==?=", "=?utf-8?b?/w==?="},  // not valid UTF-8: left raw
         {"=?windows-1251?q?x?=", "=?windows-1251?q?x?="},
         {"plain text", "plain text"},
         {"=?utf-8?q?unterminated", "=?utf-8?q?unterminated"},

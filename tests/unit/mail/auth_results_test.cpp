@@ -31,8 +31,13 @@ TEST_CASE("builder writes RFC 8601 syntax", "[mail][auth_results]") {
     ar.version.clear();
 
     ar.results.push_back({"spf", "", "pass", "", "", {{"smtp", "mailfrom", "sender@example.net"}}});
-    ar.results.push_back({"dkim", "1", "fail", "bad signature; 1024-bit key", "signature did not verify",
-                          {{"header", "d", "example.net"}, {"header", "i", "@example.net"}, {"header", "b", "AbC+/12"}}});
+    ar.results.push_back(
+        {"dkim",
+         "1",
+         "fail",
+         "bad signature; 1024-bit key",
+         "signature did not verify",
+         {{"header", "d", "example.net"}, {"header", "i", "@example.net"}, {"header", "b", "AbC+/12"}}});
     ar.results.push_back({"x-custom", "", "neutral", "", "token", {{"policy", "note", "a b \"c\" \\ d"}}});
     CHECK(auth_results_value(ar) ==
           "mx.example.org; spf=pass smtp.mailfrom=sender@example.net; "
@@ -44,8 +49,8 @@ TEST_CASE("builder writes RFC 8601 syntax", "[mail][auth_results]") {
 TEST_CASE("builder neutralises control characters and odd input", "[mail][auth_results]") {
     AuthResults ar;
     ar.authserv_id = "mx.example.org";
-    ar.results.push_back({"dkim", "", "pass", "evil)\r\nX-Injected: yes", "line\r\nbreak",
-                          {{"header", "d", "a\r\nb"}}});
+    ar.results.push_back(
+        {"dkim", "", "pass", "evil)\r\nX-Injected: yes", "line\r\nbreak", {{"header", "d", "a\r\nb"}}});
     const std::string v = auth_results_value(ar);
     CHECK(v.find('\r') == std::string::npos);
     CHECK(v.find('\n') == std::string::npos);
@@ -62,16 +67,30 @@ TEST_CASE("build then parse round-trips", "[mail][auth_results][roundtrip]") {
         AuthResults{"mx.example.org", "", {{"spf", "", "pass", "", "", {{"smtp", "mailfrom", "example.net"}}}}},
         AuthResults{"mx.example.org",
                     "1",
-                    {{"dkim", "", "pass", "2048-bit key; secure", "", {{"header", "d", "example.com"}, {"header", "s", "sel1"}, {"header", "b", "dGVzdA=="}}},
+                    {{"dkim",
+                      "",
+                      "pass",
+                      "2048-bit key; secure",
+                      "",
+                      {{"header", "d", "example.com"}, {"header", "s", "sel1"}, {"header", "b", "dGVzdA=="}}},
                      {"dmarc", "", "fail", "", "", {{"header", "from", "example.com"}, {"policy", "dmarc", "reject"}}},
                      {"arc", "", "none", "", "", {}},
                      {"iprev", "", "pass", "", "", {{"policy", "iprev", "192.0.2.200"}}},
                      {"auth", "", "pass", "cram-md5", "", {{"smtp", "auth", "sender@example.net"}}}}},
-        AuthResults{"quoted id", "", {{"spf", "", "softfail", "", "the reason; with semicolon", {{"smtp", "helo", "mail.example.net"}}}}},
+        AuthResults{
+            "quoted id",
+            "",
+            {{"spf", "", "softfail", "", "the reason; with semicolon", {{"smtp", "helo", "mail.example.net"}}}}},
         AuthResults{"mx.example.org",
                     "",
-                    {{"x-unknown-method", "3", "weird-result", "nested (comment) here", "", {{"custom", "prop.erty", "va lue"}}}}},
-        AuthResults{"mx.example.org", "", {{"dkim", "", "pass", "", "", {{"header", "i", "\"john doe\"@example.com"}}}}},
+                    {{"x-unknown-method",
+                      "3",
+                      "weird-result",
+                      "nested (comment) here",
+                      "",
+                      {{"custom", "prop.erty", "va lue"}}}}},
+        AuthResults{
+            "mx.example.org", "", {{"dkim", "", "pass", "", "", {{"header", "i", "\"john doe\"@example.com"}}}}},
     }));
     const std::string folded = auth_results_field(ar, 40);
     CAPTURE(folded);
@@ -120,9 +139,12 @@ TEST_CASE("RFC 8601 appendix B examples parse", "[mail][auth_results][rfc8601]")
             "                header.i=@mail-router.example.net;\r\n              dkim=fail reason=\"bad signature\"\r\n"
             "                header.i=@newyork.example.com");
         REQUIRE(a.results.size() == 2);
-        CHECK(a.results[0] == AuthResult{"dkim", "", "pass", "", "good signature", {{"header", "i", "@mail-router.example.net"}}});
-        CHECK(a.results[1] == AuthResult{"dkim", "", "fail", "", "bad signature", {{"header", "i", "@newyork.example.com"}}});
-        AuthResults b = parse_ok(" example.net;\r\n              dkim=pass (good signature) header.i=@newyork.example.com");
+        CHECK(a.results[0] ==
+              AuthResult{"dkim", "", "pass", "", "good signature", {{"header", "i", "@mail-router.example.net"}}});
+        CHECK(a.results[1] ==
+              AuthResult{"dkim", "", "fail", "", "bad signature", {{"header", "i", "@newyork.example.com"}}});
+        AuthResults b =
+            parse_ok(" example.net;\r\n              dkim=pass (good signature) header.i=@newyork.example.com");
         CHECK(b.authserv_id == "example.net");
         REQUIRE(b.results.size() == 1);
         CHECK(b.results[0].comment == "good signature");

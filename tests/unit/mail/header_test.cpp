@@ -21,15 +21,9 @@ std::vector<HeaderProblem::Kind> kinds(const HeaderBlock& b) {
 TEST_CASE("header block with CRLF or LF, folded lines and a body", "[mail][header]") {
     auto eol = GENERATE(std::string("\r\n"), std::string("\n"));
     CAPTURE(eol.size());
-    const std::string msg = "From: Alice <alice@example.com>" + eol +
-                            "Subject: a folded" + eol +
-                            "\tsubject line" + eol +
-                            "  with spaces" + eol +
-                            "X-Empty:" + eol +
-                            "X-Spaces:   " + eol +
-                            "to:bob@example.net" + eol +
-                            eol +
-                            "Body line" + eol;
+    const std::string msg = "From: Alice <alice@example.com>" + eol + "Subject: a folded" + eol + "\tsubject line" +
+                            eol + "  with spaces" + eol + "X-Empty:" + eol + "X-Spaces:   " + eol +
+                            "to:bob@example.net" + eol + eol + "Body line" + eol;
     HeaderBlock b = parse_header_block(msg);
     CHECK(b.status == HeaderBlock::Status::ok);
     CHECK(b.has_separator);
@@ -59,25 +53,25 @@ TEST_CASE("header names compare case-insensitively", "[mail][header]") {
 
 TEST_CASE("malformed header lines are reported, not thrown", "[mail][header]") {
     SECTION("no colon, bad name, orphan continuation, obsolete space before colon") {
-        const std::string msg = "  orphan\n"
-                                "Subject : obsolete form\n"
-                                "this line has no colon\n"
-                                "  continuation of the bad line\n"
-                                "Bad Name: value\n"
-                                ": empty name\n"
-                                "Good: yes\n"
-                                "\n";
+        const std::string msg =
+            "  orphan\n"
+            "Subject : obsolete form\n"
+            "this line has no colon\n"
+            "  continuation of the bad line\n"
+            "Bad Name: value\n"
+            ": empty name\n"
+            "Good: yes\n"
+            "\n";
         HeaderBlock b = parse_header_block(msg);
         CHECK(b.status == HeaderBlock::Status::malformed);
         REQUIRE(b.fields.size() == 2);
         CHECK(b.fields[0].name == "Subject");
         CHECK(b.fields[0].unfolded() == "obsolete form");
         CHECK(b.fields[1].name == "Good");
-        CHECK(kinds(b) == std::vector<HeaderProblem::Kind>{HeaderProblem::Kind::orphan_continuation,
-                                                           HeaderProblem::Kind::no_colon,
-                                                           HeaderProblem::Kind::orphan_continuation,
-                                                           HeaderProblem::Kind::bad_name,
-                                                           HeaderProblem::Kind::bad_name});
+        CHECK(kinds(b) ==
+              std::vector<HeaderProblem::Kind>{HeaderProblem::Kind::orphan_continuation, HeaderProblem::Kind::no_colon,
+                                               HeaderProblem::Kind::orphan_continuation, HeaderProblem::Kind::bad_name,
+                                               HeaderProblem::Kind::bad_name});
         CHECK(b.problems[1].line == 3);
         CHECK(b.problems[3].line == 5);
     }
@@ -91,7 +85,8 @@ TEST_CASE("malformed header lines are reported, not thrown", "[mail][header]") {
     }
     SECTION("bare CR and mbox From_ line") {
         HeaderBlock b = parse_header_block("From someone Mon Nov 30 12:00:00 2026\nX: a\rb\n\n");
-        CHECK(kinds(b) == std::vector<HeaderProblem::Kind>{HeaderProblem::Kind::bad_name, HeaderProblem::Kind::bare_cr});
+        CHECK(kinds(b) ==
+              std::vector<HeaderProblem::Kind>{HeaderProblem::Kind::bad_name, HeaderProblem::Kind::bare_cr});
         REQUIRE(b.fields.size() == 1);
         CHECK(b.fields[0].raw_value == " a\rb");
     }
@@ -153,13 +148,15 @@ TEST_CASE("fold_header wraps at 78 on whitespace and unfolds back", "[mail][head
     HeaderField f{"X-Long", folded.substr(folded.find(':') + 1), 1};
     CHECK(f.unfolded() == value);
 
-    SECTION("short values stay on one line") { CHECK(fold_header("Subject", "hello world") == "Subject: hello world"); }
+    SECTION("short values stay on one line") {
+        CHECK(fold_header("Subject", "hello world") == "Subject: hello world");
+    }
     SECTION("quoted strings and comments are not broken") {
-        const std::string q = "a \"" + std::string(40, 'x') + " " + std::string(40, 'y') + "\" (" + std::string(30, 'c') +
-                              " " + std::string(30, 'd') + ") tail";
+        const std::string q = "a \"" + std::string(40, 'x') + " " + std::string(40, 'y') + "\" (" +
+                              std::string(30, 'c') + " " + std::string(30, 'd') + ") tail";
         const std::string f2 = fold_header("X", q, 78, "\n");
-        CHECK(f2 == "X: a\n \"" + std::string(40, 'x') + " " + std::string(40, 'y') + "\"\n (" + std::string(30, 'c') + " " +
-                        std::string(30, 'd') + ") tail");
+        CHECK(f2 == "X: a\n \"" + std::string(40, 'x') + " " + std::string(40, 'y') + "\"\n (" + std::string(30, 'c') +
+                        " " + std::string(30, 'd') + ") tail");
     }
     SECTION("a word longer than the width stays whole") {
         const std::string w(100, 'z');
