@@ -287,6 +287,43 @@ struct Rule {
     std::shared_ptr<pcre2_code> code;  // shared so rules stay copyable; freed by Pcre2Code's deleter
 };
 
+/// An address or network as two 64-bit words, so that a cidr rule is two masked compares.
+struct Words {
+    bool v4 = true;
+    std::uint64_t hi = 0, lo = 0;
+};
+
+Words to_words(const util::IpAddress& a) {
+    Words w;
+    w.v4 = a.is_v4();
+    const auto& b = a.bytes();
+    if (w.v4) {
+        for (int i = 0; i < 4; ++i) w.lo = (w.lo << 8) | b[static_cast<std::size_t>(i)];
+    } else {
+        for (int i = 0; i < 8; ++i) w.hi = (w.hi << 8) | b[static_cast<std::size_t>(i)];
+        for (int i = 8; i < 16; ++i) w.lo = (w.lo << 8) | b[static_cast<std::size_t>(i)];
+    }
+    return w;
+}
+
+struct CidrMatcher {
+    Words net;
+    std::uint64_t mask_hi = 0, mask_lo = 0;
+
+    explicit CidrMatcher(const util::IpNetwork& n) : net(to_words(n.address)) {
+        auto mask_of = [](unsigned bits) -> std::uint64_t { return bits == 0 ? 0 : ~std::uint64_t{0} << (64 - bits); };
+        if (net.v4) {
+            mask_lo = n.prefix_len == 0 ? 0 : (~std::uint64_t{0} << (32 - n.prefix_len)) & 0xFFFFFFFFULL;
+        } else {
+            mask_hi = mask_of(std::min(n.prefix_len, 64U));
+            mask_lo = n.prefix_len > 64 ? mask_of(n.prefix_len - 64) : 0;
+        }
+    }
+    [[nodiscard]] bool contains(const Words& a) const noexcept {
+        return a.v4 == net.v4 && (a.hi & mask_hi) == net.hi && (a.lo & mask_lo) == net.lo;
+    }
+};
+
 /// Resolves if/endif nesting into skip_to indexes. An endif without if is an error; an if without endif
 /// extends to the end of the table (Postfix warns and does the same).
 void link_if_blocks(const Source& src, std::vector<Rule>& rules, const Limits& limits) {
@@ -320,7 +357,10 @@ public:
           type_(type),
           rules_(std::move(rules)),
           max_result_(limits.max_result_bytes) {
-        if (type_ != Type::cidr) {
+        if (type_ == Type::cidr) {
+            cidr_.reserve(rules_.size());
+            for (const Rule& r : rules_) cidr_.emplace_back(r.network ? *r.network : util::IpNetwork{});
+        } else {
             match_context_.reset(pcre2_match_context_create(nullptr));
             if (!match_context_) throw std::bad_alloc();
             // Bound backtracking; a match that hits the limit counts as no match (as Postfix's dict_pcre).
@@ -341,6 +381,7 @@ public:
             addr = util::IpAddress::parse(key);
             if (!addr) return Lookup::miss();
         }
+        const Words key_words = addr ? to_words(*addr) : Words{};
         Pcre2MatchData md;
         std::size_t i = 0;
         while (i < rules_.size()) {
@@ -351,7 +392,7 @@ public:
             }
             bool matched = false;
             if (type_ == Type::cidr) {
-                matched = r.network->contains(*addr);
+                matched = cidr_[i].contains(key_words);
             } else {
                 if (!md) {
                     md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
@@ -403,6 +444,7 @@ private:
     std::vector<Rule> rules_;
     std::size_t max_result_;
     std::uint32_t max_captures_ = 0;
+    std::vector<CidrMatcher> cidr_;  // per rule, cidr tables only
     Pcre2MatchContext match_context_;
 };
 
