@@ -17,6 +17,11 @@ bool is_digit(char c) noexcept {
 bool is_alnum(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
 }
+/// Control characters other than the FWS ones (HTAB, CR, LF) are not allowed anywhere in the field.
+bool is_bad_ctl(char c) noexcept {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 32 && c != '\t' && c != '\r' && c != '\n') || u == 127;
+}
 bool is_keyword_char(char c) noexcept {
     return is_alnum(c) || c == '-' || c == '_' || c == '.';
 }
@@ -72,7 +77,7 @@ std::string sanitize(std::string_view s) {
     std::string out(s);
     for (char& c : out) {
         auto u = static_cast<unsigned char>(c);
-        if (u < 32 || u == 127) c = '?';
+        if ((u < 32 && c != '\t') || u == 127) c = '?';
     }
     return out;
 }
@@ -169,6 +174,8 @@ private:
             int depth = 0;
             do {
                 char c = s_[i_++];
+                if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+                    return fail("control character in comment");
                 if (c == '\\') {
                     if (at_end()) return fail("unterminated comment");
                     c = s_[i_++];
@@ -197,6 +204,8 @@ private:
         while (!at_end()) {
             char c = s_[i_++];
             if (c == '"') return true;
+            if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+                return fail("control character in quoted-string");
             if (c == '\\') {
                 if (at_end()) break;
                 out.push_back(s_[i_++]);
@@ -252,7 +261,7 @@ private:
                 ++i_;
                 out.push_back('@');
                 std::size_t start = i_;
-                while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(') ++i_;
+                while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && !is_bad_ctl(peek())) ++i_;
                 out.append(s_.substr(start, i_ - start));
             } else {
                 out = std::move(q);
@@ -260,7 +269,8 @@ private:
             return true;
         }
         std::size_t start = i_;
-        while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && peek() != '"') ++i_;
+        while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && peek() != '"' && !is_bad_ctl(peek()))
+            ++i_;
         if (i_ == start) return fail("expected a property value");
         out = std::string(s_.substr(start, i_ - start));
         return true;

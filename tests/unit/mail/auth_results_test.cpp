@@ -188,6 +188,9 @@ TEST_CASE("parser reports partial and invalid values", "[mail][auth_results]") {
         {"example.com; spf=pass (unterminated", ParsedAuthResults::Status::partial, 0},
         {"example.com; none; spf=pass", ParsedAuthResults::Status::partial, 0},
         {"example.com; spf=pass;", ParsedAuthResults::Status::ok, 1},
+        {"example.com; spf=pass smtp.mailfrom=a\x01b", ParsedAuthResults::Status::partial, 0},
+        {"example.com; spf=pass reason=\"a\x7f\"", ParsedAuthResults::Status::partial, 0},
+        {"example.com; spf=pass (a\x1b)", ParsedAuthResults::Status::partial, 0},
     }));
     CAPTURE(c.value);
     ParsedAuthResults p = parse_auth_results(c.value);
@@ -209,8 +212,9 @@ TEST_CASE("forged Authentication-Results with our authserv-id are found", "[mail
         {"Authentication-Results", " mx.example.org.evil; none", 6},
         {"Authentication-Results", " \"mx.example.org\"; garbage here", 7},
         {"Authentication-Results", " ;;;", 8},
+        {"Authentication-Results", std::string(" mx.example.org; spf=pass smtp.mailfrom=a\0b", 43), 9},
     };
     auto forged = mailmoat::mail::forged_auth_results(fields, "mx.example.org");
-    CHECK(forged == std::vector<ForgedField>{{1, 1}, {4, 3}, {6, 5}});
+    CHECK(forged == std::vector<ForgedField>{{1, 1}, {4, 3}, {6, 5}, {8, 7}});
     CHECK(mailmoat::mail::forged_auth_results(fields, "nobody.example").empty());
 }
