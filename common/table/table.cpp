@@ -451,6 +451,23 @@ private:
 /// regexp_table(5) patterns are POSIX EREs (or BREs with the x flag). Rewrites them into PCRE2 syntax:
 /// inside bracket expressions a backslash is literal in POSIX; in a BRE \( \) \{ \} \| are operators and
 /// their bare forms and + ? are literals; a leading * is literal.
+/// glibc's regex escapes that PCRE2 spells differently: \< \> word start/end, \` \' buffer start/end.
+/// Everything else (\w \W \s \S \b \B, escaped literals) means the same in both.
+std::string gnu_escape(char n) {
+    switch (n) {
+        case '<':
+            return "\\b(?=\\w)";
+        case '>':
+            return "\\b(?<=\\w)";
+        case '`':
+            return "\\A";
+        case '\'':
+            return "\\z";
+        default:
+            return std::string{'\\', n};
+    }
+}
+
 std::string posix_to_pcre(std::string_view pat, bool extended) {
     std::string out;
     out.reserve(pat.size() + 8);
@@ -499,10 +516,8 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
                 char n = pat[i + 1];
                 if (n == '(' || n == ')' || n == '{' || n == '}' || n == '|')
                     out.push_back(n);
-                else {
-                    out.push_back('\\');
-                    out.push_back(n);
-                }
+                else
+                    out += gnu_escape(n);
                 i += 2;
                 at_start = n == '(' || n == '|';
                 continue;
@@ -521,8 +536,7 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
             continue;
         }
         if (c == '\\' && i + 1 < pat.size()) {
-            out.push_back(c);
-            out.push_back(pat[i + 1]);
+            out += gnu_escape(pat[i + 1]);
             i += 2;
         } else {
             out.push_back(c);

@@ -53,11 +53,14 @@ TABLES = {
         "/./                         EXAMPLE\n"
         "endif\n"
         "/^([a-z]+)-([0-9]+)$/       WORD $1 NUM $2\n"
-        "/(foo|bar)+baz/             ALT $1\n",
+        "/(foo|bar)+baz/             ALT $1\n"
+        "/\\<word\\>/                 WORD-BOUNDARY\n"
+        "/\\`start|end\\'/              BUFFER\n"
+        "/\\bgnu\\w+\\s\\S/             GNU-CLASSES\n",
         ["Subject: cheap VIAGRA", "subject: nothing", "From: Someone <me@example.com>", "From: <a@b>",
          "To: CaseSensitive", "To: casesensitive", "X-Bre: abab+", "X-Bre: ababb", "Bracket: \\", "Bracket: .",
          "Bracket: x", "X-If: a@example.com", "X-If: a@example.org", "abc-123", "ABC-123", "foobarbaz", "nothing",
-         "barbaz"],
+         "barbaz", "a word here", "swordfish", "words", "the end", "gnuish x", "gnu  x", "start", "restart", "ending"],
     ),
     "pcre": (
         "/abc/                       DEFAULT-I\n"
