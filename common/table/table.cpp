@@ -306,10 +306,19 @@ Words to_words(const util::IpAddress& a) {
     return w;
 }
 
+/// A cidr rule in the compact form the lookup loop walks (kept apart from Rule for cache locality).
 struct CidrMatcher {
     Words net;
     std::uint64_t mask_hi = 0, mask_lo = 0;
+    Rule::Op op = Rule::Op::rule;
+    bool negate = false;
+    std::size_t skip_to = 0;
 
+    explicit CidrMatcher(const Rule& r) : CidrMatcher(r.network ? *r.network : util::IpNetwork{}) {
+        op = r.op;
+        negate = r.negate;
+        skip_to = r.skip_to;
+    }
     explicit CidrMatcher(const util::IpNetwork& n) : net(to_words(n.address)) {
         auto mask_of = [](unsigned bits) -> std::uint64_t { return bits == 0 ? 0 : ~std::uint64_t{0} << (64 - bits); };
         if (net.v4) {
@@ -359,7 +368,7 @@ public:
           max_result_(limits.max_result_bytes) {
         if (type_ == Type::cidr) {
             cidr_.reserve(rules_.size());
-            for (const Rule& r : rules_) cidr_.emplace_back(r.network ? *r.network : util::IpNetwork{});
+            for (const Rule& r : rules_) cidr_.emplace_back(r);
         } else {
             match_context_.reset(pcre2_match_context_create(nullptr));
             if (!match_context_) throw std::bad_alloc();
@@ -376,12 +385,7 @@ public:
 
     Lookup lookup(std::string_view key) const override {
         if (key.empty()) return Lookup::miss();
-        std::optional<util::IpAddress> addr;
-        if (type_ == Type::cidr) {
-            addr = util::IpAddress::parse(key);
-            if (!addr) return Lookup::miss();
-        }
-        const Words key_words = addr ? to_words(*addr) : Words{};
+        if (type_ == Type::cidr) return lookup_cidr(key);
         Pcre2MatchData md;
         std::size_t i = 0;
         while (i < rules_.size()) {
@@ -391,23 +395,19 @@ public:
                 continue;
             }
             bool matched = false;
-            if (type_ == Type::cidr) {
-                matched = cidr_[i].contains(key_words);
-            } else {
-                if (!md) {
-                    md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
-                    if (!md) return {Lookup::Status::tempfail, "out of memory"};
-                }
-                int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md.get(),
-                                     match_context_.get());
-                if (rc >= 0) {
-                    matched = true;
-                } else if (rc != PCRE2_ERROR_NOMATCH) {
-                    PCRE2_UCHAR msg[256];
-                    pcre2_get_error_message(rc, msg, sizeof msg);
-                    return Lookup::miss(name() + ":" + std::to_string(r.line) +
-                                        ": match error: " + reinterpret_cast<const char*>(msg));
-                }
+            if (!md) {
+                md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
+                if (!md) return {Lookup::Status::tempfail, "out of memory"};
+            }
+            int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md.get(),
+                                 match_context_.get());
+            if (rc >= 0) {
+                matched = true;
+            } else if (rc != PCRE2_ERROR_NOMATCH) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(rc, msg, sizeof msg);
+                return Lookup::miss(name() + ":" + std::to_string(r.line) +
+                                    ": match error: " + reinterpret_cast<const char*>(msg));
             }
             if (r.negate) matched = !matched;
             if (r.op == Rule::Op::if_) {
@@ -421,6 +421,29 @@ public:
     }
 
 private:
+    /// cidr_table(5): first matching rule wins, honouring if/endif; keys that are not addresses miss.
+    Lookup lookup_cidr(std::string_view key) const {
+        const auto addr = util::IpAddress::parse(key);
+        if (!addr) return Lookup::miss();
+        const Words kw = to_words(*addr);
+        std::size_t i = 0;
+        while (i < cidr_.size()) {
+            const CidrMatcher& c = cidr_[i];
+            if (c.op == Rule::Op::endif) {
+                ++i;
+                continue;
+            }
+            const bool matched = c.contains(kw) != c.negate;
+            if (c.op == Rule::Op::if_) {
+                i = matched ? i + 1 : c.skip_to;
+                continue;
+            }
+            if (matched) return expand(rules_[i], key, nullptr);
+            ++i;
+        }
+        return Lookup::miss();
+    }
+
     Lookup expand(const Rule& r, std::string_view key, pcre2_match_data* md) const {
         std::string out;
         const PCRE2_SIZE* ov = md != nullptr ? pcre2_get_ovector_pointer(md) : nullptr;
