@@ -120,6 +120,7 @@ SignResult Signer::finish() {
     }
     f.signed_headers = signed_header_list();
     f.body_hash = body_.finish();
+    if (config_.body_length_tag) f.body_length = body_.canonical_length();
 
     // The value must parse as we would verify it: this catches a bad domain, selector or i=.
     const std::string unsigned_value = build_signature_value(f);

@@ -33,6 +33,9 @@ struct SignerConfig {
     std::optional<std::string> identity;               // i=, must lie within domain
     bool timestamp = true;                             // t=
     std::optional<std::chrono::seconds> expire_after;  // x = t + expire_after
+    /// Adds l= with the full canonical body length. Not recommended (RFC 6376 §8.2: lets others
+    /// append content); useful for tests and for sites that must interoperate with l= checkers.
+    bool body_length_tag = false;
     std::size_t max_signed_instances = 256;            // header instances the signature may cover
 };
 
