@@ -201,12 +201,12 @@ std::string SigningKey::public_key_base64() const {
             throw std::runtime_error(ssl_error("Ed25519 public key"));
         return base64_encode(std::string_view(reinterpret_cast<const char*>(pub), len));
     }
-    unsigned char* der = nullptr;
-    const int len = i2d_PUBKEY(pkey_.get(), &der);
+    const int len = i2d_PUBKEY(pkey_.get(), nullptr);
     if (len <= 0) throw std::runtime_error(ssl_error("i2d_PUBKEY"));
-    std::string out = base64_encode(std::string_view(reinterpret_cast<const char*>(der), static_cast<std::size_t>(len)));
-    OPENSSL_free(der);
-    return out;
+    std::string der(static_cast<std::size_t>(len), '\0');
+    auto* p = reinterpret_cast<unsigned char*>(der.data());
+    if (i2d_PUBKEY(pkey_.get(), &p) != len) throw std::runtime_error(ssl_error("i2d_PUBKEY"));
+    return base64_encode(der);
 }
 
 std::string SigningKey::write_pem_file(const std::string& path) const {

@@ -134,7 +134,8 @@ void Verifier::evaluate(Pending& p) {
     if (!hash_ok) return decide(Result::permerror, "key record h= does not allow the signature's hash");
     if (k.strict_identity && lowered(p.sig.identity_domain()) != p.sig.domain)
         return decide(Result::permerror, "key has t=s but i= is a subdomain of d=");
-    const auto pk = crypto::PublicKey::from_dkim(k.type, k.public_key, config_.min_rsa_bits);
+    const auto pk = config_.key_cache ? config_.key_cache->get(k.type, k.public_key, config_.min_rsa_bits)
+                                      : crypto::PublicKey::from_dkim(k.type, k.public_key, config_.min_rsa_bits);
     if (pk.status == crypto::PublicKeyStatus::weak_key) return decide(Result::fail, pk.error);
     if (pk.status != crypto::PublicKeyStatus::ok) return decide(Result::permerror, "unusable public key: " + pk.error);
     p.key = pk.key;

@@ -11,6 +11,7 @@
 
 #include "common/dkim/canonicalizer.hpp"
 #include "common/dkim/header_list.hpp"
+#include "common/dkim/key_cache.hpp"
 #include "common/dkim/signature.hpp"
 #include "common/dns/resolver.hpp"
 #include "common/util/clock.hpp"
@@ -50,6 +51,7 @@ struct VerifierConfig {
     std::size_t max_headers = 10000;                // header fields kept for h= selection
     std::size_t max_header_bytes = 4 * 1024 * 1024; // their total size
     unsigned min_rsa_bits = crypto::min_rsa_bits;   // RFC 8301 §3.2
+    std::shared_ptr<PublicKeyCache> key_cache;      // optional, shared by all verifiers of a daemon
 };
 
 /// Verifies the DKIM signatures of one message. Feed every header field in message order, then
