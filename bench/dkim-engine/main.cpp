@@ -1,8 +1,9 @@
 // bench/dkim-engine/main.cpp - measures the DKIM engine's CPU time per message: signing and
 // verifying 4 KiB and 64 KiB messages with rsa-sha256 (2048) and ed25519-sha256, relaxed/relaxed,
-// keys from an in-memory resolver (with and without the parsed-key cache). Single thread.
+// keys from an in-memory resolver (with and without the parsed-key cache). Single thread; CPU time.
 //   bench-dkim-engine [iterations]
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -15,6 +16,13 @@
 namespace {
 
 using namespace mailmoat;
+
+/// Process CPU time: the machine may be shared, wall time would measure the neighbours.
+std::chrono::nanoseconds cpu_now() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 
 class OneKeyResolver final : public dns::Resolver {
 public:
@@ -50,7 +58,7 @@ const std::vector<std::pair<std::string, std::string>> headers = {
 int main(int argc, char** argv) {
     const int iterations = argc > 1 ? std::atoi(argv[1]) : 2000;
     const util::SystemClock& clock = util::SystemClock::instance();
-    std::printf("%-8s %-15s %-6s %-14s %10s %12s\n", "size", "algorithm", "op", "key-parse", "us/msg", "msgs/s");
+    std::printf("%-8s %-15s %-6s %-14s %10s %12s\n", "size", "algorithm", "op", "key-parse", "cpu-us/msg", "msgs/s");
     for (const std::size_t size : {std::size_t{4096}, std::size_t{65536}}) {
         const std::string body = make_body(size);
         for (const auto type : {crypto::KeyType::rsa, crypto::KeyType::ed25519}) {
@@ -59,7 +67,7 @@ int main(int argc, char** argv) {
             cfg.domain = "example.org";
             cfg.selector = "bench";
             std::string value;
-            auto t0 = std::chrono::steady_clock::now();
+            auto t0 = cpu_now();
             for (int i = 0; i < iterations; ++i) {
                 dkim::Signer s(cfg, key, clock);
                 for (const auto& [n, v] : headers) s.add_header(n, v);
@@ -68,7 +76,7 @@ int main(int argc, char** argv) {
                 if (r.status != dkim::SignStatus::ok) return 1;
                 value = std::move(r.value);
             }
-            double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iterations;
+            double us = std::chrono::duration<double, std::micro>(cpu_now() - t0).count() / iterations;
             std::printf("%-8zu %-15s %-6s %-14s %10.1f %12.0f\n", size, key->algorithm(), "sign", "-", us, 1e6 / us);
 
             OneKeyResolver dns;
@@ -77,7 +85,7 @@ int main(int argc, char** argv) {
             for (const bool cached : {false, true}) {
                 dkim::VerifierConfig vc;
                 if (cached) vc.key_cache = std::make_shared<dkim::PublicKeyCache>();
-                t0 = std::chrono::steady_clock::now();
+                t0 = cpu_now();
                 for (int i = 0; i < iterations; ++i) {
                     dkim::Verifier v(dns, clock, vc);
                     v.add_header("DKIM-Signature", value);
@@ -86,7 +94,7 @@ int main(int argc, char** argv) {
                     const auto r = v.finish();
                     if (r.size() != 1 || r[0].result != dkim::Result::pass) return 1;
                 }
-                us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iterations;
+                us = std::chrono::duration<double, std::micro>(cpu_now() - t0).count() / iterations;
                 std::printf("%-8zu %-15s %-6s %-14s %10.1f %12.0f\n", size, key->algorithm(), "verify",
                             cached ? "cached" : "every-message", us, 1e6 / us);
             }

@@ -134,13 +134,29 @@ void BodyHasher::update(std::string_view chunk) {
             wsp_pending_ = true;
             continue;
         }
-        // Fast path: a run of ordinary bytes on a line that already has data.
+        // Fast path: a run of bytes that canonicalization leaves as they are, on a line that already
+        // has data. In relaxed mode a single SP followed by an ordinary byte is unchanged too.
         if (line_has_data_ && !wsp_pending_) {
             std::size_t j = i;
-            while (j < chunk.size() && chunk[j] != '\r' && !(relaxed && is_wsp(chunk[j]))) ++j;
-            emit(chunk.substr(i, j - i));
-            i = j - 1;
-            continue;
+            const std::size_t n = chunk.size();
+            if (!relaxed) {
+                const void* cr = std::memchr(chunk.data() + i, '\r', n - i);
+                j = cr == nullptr ? n : static_cast<std::size_t>(static_cast<const char*>(cr) - chunk.data());
+            }
+            while (relaxed && j < n) {
+                const char cj = chunk[j];
+                if (cj == '\r') break;
+                if (relaxed) {
+                    if (cj == '\t') break;
+                    if (cj == ' ' && (j + 1 >= n || is_wsp(chunk[j + 1]) || chunk[j + 1] == '\r')) break;
+                }
+                ++j;
+            }
+            if (j > i) {
+                emit(chunk.substr(i, j - i));
+                i = j - 1;
+                continue;
+            }
         }
         data_char(c);
     }
