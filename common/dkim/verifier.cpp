@@ -58,7 +58,13 @@ void Verifier::add_header(std::string_view name, std::string_view value) {
         ++signatures_seen_;
         if (pending_.size() < config_.max_reported) {
             Pending p;
-            p.raw_value = std::string(value);
+            if (value.size() > config_.max_signature_bytes) {
+                p.out.result = Result::permerror;
+                p.out.reason = "DKIM-Signature field longer than " + std::to_string(config_.max_signature_bytes) + " octets";
+                p.decided = true;
+            } else {
+                p.raw_value = std::string(value);
+            }
             p.raw_name = std::string(name);
             p.evaluate = pending_.size() < config_.max_signatures;
             pending_.push_back(std::move(p));
@@ -75,7 +81,8 @@ void Verifier::add_header(std::string_view name, std::string_view value) {
 void Verifier::end_of_headers() {
     if (headers_done_) return;
     headers_done_ = true;
-    for (auto& p : pending_) evaluate(p);
+    for (auto& p : pending_)
+        if (!p.decided) evaluate(p);
 }
 
 void Verifier::evaluate(Pending& p) {

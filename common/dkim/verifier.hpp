@@ -50,6 +50,7 @@ struct VerifierConfig {
     bool accept_partial_body = false;               // l= shorter than the body: pass instead of policy
     std::size_t max_headers = 10000;                // header fields kept for h= selection
     std::size_t max_header_bytes = 4 * 1024 * 1024; // their total size
+    std::size_t max_signature_bytes = 16 * 1024;    // a longer DKIM-Signature field is a permerror
     unsigned min_rsa_bits = crypto::min_rsa_bits;   // RFC 8301 §3.2
     std::shared_ptr<PublicKeyCache> key_cache;      // optional, shared by all verifiers of a daemon
 };
