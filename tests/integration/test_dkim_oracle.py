@@ -79,7 +79,7 @@ def corpus():
         "Gr=FC=DFe, soft line=\n break and =3D sign.\n--%s\nContent-Type: application/octet-stream\n"
         "Content-Transfer-Encoding: base64\nContent-Disposition: attachment; filename=\"data.bin\"\n\n%s--%s--\n"
         % (boundary, boundary, boundary, payload, boundary))
-    big = base64.encodebytes(os.urandom(1500 * 1024)).decode()
+    big = base64.encodebytes(os.urandom(384 * 1024)).decode()  # ~512 KiB of base64 lines
     m["large_attachment"] = crlf(base + "MIME-Version: 1.0\nContent-Type: application/octet-stream\n"
                                  "Content-Transfer-Encoding: base64\n\n" + big)
     m["lone_cr_and_empty_header"] = crlf(base + "X-Empty:\nX-Spaces:    \n\n") + b"a\rb\r\n\r\nend\r\n"
@@ -178,7 +178,9 @@ def scenario(work):
     t0 = time.time()
     n_signed = 0
     for mname, msg in messages.items():
-        for key in ("rsa1024", "rsa2048", "ed25519", "ed25519raw"):
+        # The raw-seed Ed25519 key only on a few messages: it differs from the PEM one in loading only.
+        key_set = ("rsa1024", "rsa2048", "ed25519") + (("ed25519raw",) if mname in ("plain", "eight_bit") else ())
+        for key in key_set:
             for canon in CANONS:
                 tag = "%s/%s/%s" % (mname, key, canon)
                 signed = ours_sign(msg, key, key, canon)
@@ -213,7 +215,7 @@ def scenario(work):
     for mname, msg in messages.items():
         for alg, sel, pk in ((b"rsa-sha256", b"rsa2048", rsa_pem), (b"ed25519-sha256", b"ed25519raw", ed_seed)):
             for canon in CANONS:
-                for length in (False, True):
+                for length in ((False, True) if canon in ("simple/simple", "relaxed/relaxed") else (False,)):
                     tag = "%s/%s/%s/l=%s" % (mname, alg.decode(), canon, length)
                     h, b = canon.encode().split(b"/")
                     sig = dkim.sign(msg, sel, DOMAIN.encode(), pk, canonicalize=(h, b), signature_algorithm=alg,
