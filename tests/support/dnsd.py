@@ -12,11 +12,21 @@
 #   ;@drop NAME         never answer queries for NAME (the client times out)
 #   ;@refused NAME      answer REFUSED for NAME
 #   ;@delay NAME SECS   answer NAME after SECS seconds
+#   ;@ad NAME           set AD in answers for NAME when the query set AD or DO (RFC 6840 §5.7);
+#                       other answers never carry AD
+#   ;@truncate NAME     over UDP answer NAME with TC=1 and no records (the question kept); TCP answers fully
+#   ;@badid NAME        over UDP first send a reply with another ID and other data, then the real reply
+#   ;@badquestion NAME  over UDP first send a reply for another question (right ID), then the real reply
+#   ;@garbage NAME      over UDP answer only with undecodable bytes carrying the query's ID
 # Every query is appended to --log (one line "NAME TYPE") when given, so tests can count queries.
+# With --log-detail each line goes on with the transport and query flags:
+#   "NAME TYPE proto=udp rd=1 ad=1 edns=1232 do=0" (edns=0 when the query had no OPT record).
 #
-# Usage: dnsd.py --zone FILE [--zone FILE ...] [--port 0] --port-file PATH [--log PATH]
+# A zone FILE ending in .json holds records as data (see Zones.load_json), for byte-exact TXT strings.
+# Usage: dnsd.py --zone FILE [--zone FILE ...] [--port 0] --port-file PATH [--log PATH] [--log-detail]
 # Stops on SIGTERM/SIGINT. Reloads the zone files on SIGHUP.
 import argparse
+import json
 import os
 import signal
 import socket
@@ -24,8 +34,8 @@ import sys
 import threading
 import time
 
-from dnslib import DNSRecord, QTYPE, RCODE, RR
-from dnslib.server import BaseResolver, DNSLogger, DNSServer
+from dnslib import DNSError, DNSRecord, QTYPE, RCODE, RR, A
+from dnslib.server import BaseResolver, DNSHandler, DNSLogger, DNSServer
 
 
 def norm(name):
@@ -39,6 +49,9 @@ class Zones:
         self.soas = {}      # zone apex -> SOA RR
         self.special = {}   # name -> (kind, arg)
         for path in files:
+            if path.endswith(".json"):
+                self.load_json(path)
+                continue
             with open(path, encoding="utf-8") as f:
                 text = f.read()
             for line in text.splitlines():
@@ -57,6 +70,48 @@ class Zones:
                 for i in range(len(labels)):
                     self.names.add(".".join(labels[i:]) + ".")
 
+    def add(self, rr):
+        name = norm(rr.rname)
+        self.records.setdefault(name, []).append(rr)
+        labels = name.rstrip(".").split(".")
+        for i in range(len(labels)):
+            self.names.add(".".join(labels[i:]) + ".")
+
+    def load_json(self, path):
+        # Records given as data rather than master-file text, for byte-exact TXT strings:
+        # [{"name": "x.example", "type": "TXT", "ttl": 300, "data": ["str", ...]},
+        #  {"name": ..., "type": "MX", "data": [10, "mx.example"]}, {"name": ..., "type": "TIMEOUT"}]
+        # TXT/SPF strings are taken byte for byte as latin-1.
+        from dnslib import AAAA, CNAME, MX, PTR, TXT
+        with open(path, encoding="utf-8") as f:
+            items = json.load(f)
+        for it in items:
+            name, rtype, ttl = it["name"], it["type"].upper(), int(it.get("ttl", 300))
+            if rtype in ("TIMEOUT", "NAME"):  # NAME: the name exists, without records
+                if rtype == "TIMEOUT":  # as the SPF suite's driver: types with records still answer
+                    self.special[norm(name)] = ("timeout", None)
+                labels = norm(name).rstrip(".").split(".")
+                for i in range(len(labels)):
+                    self.names.add(".".join(labels[i:]) + ".")
+                continue
+            data = it.get("data")
+            if rtype in ("TXT", "SPF"):
+                strings = data if isinstance(data, list) else [data]
+                rdata = TXT([x.encode("latin-1") for x in strings])
+            elif rtype == "A":
+                rdata = A(data)
+            elif rtype == "AAAA":
+                rdata = AAAA(data)
+            elif rtype == "MX":
+                rdata = MX(data[1], data[0])
+            elif rtype == "PTR":
+                rdata = PTR(data)
+            elif rtype == "CNAME":
+                rdata = CNAME(data)
+            else:
+                raise ValueError(f"{path}: unsupported record type {rtype}")
+            self.add(RR(name, getattr(QTYPE, rtype), ttl=ttl, rdata=rdata))
+
     def soa_for(self, name):
         labels = name.rstrip(".").split(".")
         for i in range(len(labels) + 1):
@@ -69,23 +124,59 @@ class Zones:
 
 
 class Resolver(BaseResolver):
-    def __init__(self, zones, log_path):
+    def __init__(self, zones, log_path, log_detail=False):
         self.zones = zones
         self.log_path = log_path
+        self.log_detail = log_detail
         self.lock = threading.Lock()
+
+    @staticmethod
+    def query_flags(request, handler):
+        opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+        edns = opt[0].edns_len if opt else 0
+        do = opt[0].edns_do if opt else 0
+        return (f"proto={handler.protocol} rd={request.header.rd} ad={request.header.ad} "
+                f"edns={edns} do={do}")
+
+    @staticmethod
+    def send_raw(handler, data):
+        handler.request[1].sendto(data, handler.client_address)
 
     def resolve(self, request, handler):
         reply = request.reply()
         reply.header.aa = 1
+        reply.header.ad = 0  # request.reply() copies the query's flags; AD only where ;@ad says so
         q = request.q
         qname = norm(q.qname)
         zones = self.zones
         if self.log_path:
             with self.lock, open(self.log_path, "a", encoding="utf-8") as f:
-                f.write(f"{qname.rstrip('.') or '.'} {QTYPE[q.qtype]}\n")
+                extra = " " + self.query_flags(request, handler) if self.log_detail else ""
+                f.write(f"{qname.rstrip('.') or '.'} {QTYPE[q.qtype]}{extra}\n")
         special = zones.special.get(qname)
+        udp = handler.protocol == "udp"
         if special:
             kind, arg = special
+            if kind == "ad":
+                opt = [rr for rr in request.ar if rr.rtype == QTYPE.OPT]
+                if request.header.ad or (opt and opt[0].edns_do):
+                    reply.header.ad = 1
+            if kind == "truncate" and udp:
+                reply.header.tc = 1
+                return reply
+            if kind == "garbage" and udp:
+                self.send_raw(handler, request.pack()[:2] + b"\x81\x80\x00\x01\x00\x01\x00\x00\x00\x00\x07garb")
+                return None
+            if kind == "badid" and udp:
+                bogus = request.reply()
+                bogus.header.id = request.header.id ^ 0x5A5A
+                bogus.add_answer(RR(q.qname, QTYPE.A, rdata=A("192.0.2.254"), ttl=60))
+                self.send_raw(handler, bogus.pack())
+            if kind == "badquestion" and udp:
+                bogus = DNSRecord.question("bogus.invalid", QTYPE[q.qtype]).reply()
+                bogus.header.id = request.header.id
+                bogus.add_answer(RR("bogus.invalid", QTYPE.A, rdata=A("192.0.2.253"), ttl=60))
+                self.send_raw(handler, bogus.pack())
             if kind == "servfail":
                 reply.header.rcode = RCODE.SERVFAIL
                 return reply
@@ -94,6 +185,9 @@ class Resolver(BaseResolver):
                 return reply
             if kind == "drop":
                 return None
+            if kind == "timeout":  # JSON TIMEOUT: silent unless the asked type has records here
+                if not any(rr.rtype == q.qtype for rr in zones.records.get(qname, [])):
+                    return None
             if kind == "delay":
                 time.sleep(arg or 1.0)
         name = qname
@@ -118,16 +212,28 @@ class Resolver(BaseResolver):
         return reply
 
 
+class Handler(DNSHandler):
+    """Leaves a query unanswered, without a traceback, when the resolver returns None."""
+
+    def get_reply(self, data):
+        request = DNSRecord.parse(data)
+        reply = self.server.resolver.resolve(request, self)
+        if reply is None:
+            raise DNSError("no answer on purpose")
+        return reply.pack()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--zone", action="append", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log")
+    ap.add_argument("--log-detail", action="store_true")
     ap.add_argument("--address", default="127.0.0.1")
     args = ap.parse_args()
 
-    resolver = Resolver(Zones(args.zone), args.log)
+    resolver = Resolver(Zones(args.zone), args.log, args.log_detail)
     port = args.port
     if port == 0:
         # Find a port free for both UDP and TCP.
@@ -145,8 +251,8 @@ def main():
                 t.close()
                 u.close()
     quiet = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-    udp = DNSServer(resolver, port=port, address=args.address, logger=quiet)
-    tcp = DNSServer(resolver, port=port, address=args.address, tcp=True, logger=quiet)
+    udp = DNSServer(resolver, port=port, address=args.address, logger=quiet, handler=Handler)
+    tcp = DNSServer(resolver, port=port, address=args.address, tcp=True, logger=quiet, handler=Handler)
     udp.start_thread()
     tcp.start_thread()
 

@@ -1,0 +1,40 @@
+// bench/null-milter/null_milter.cpp - baseline milter written directly on libmilter, as stock milters are.
+/* Usage: mailmoat-null-milter SOCKET [add-header]
+ *   SOCKET      libmilter spelling: unix:/path or inet:port@host
+ *   add-header  add "X-Null: 1" at end of message (shows libmilter's small-packet replies over TCP)
+ * Only the end-of-message callback is registered, so the MTA skips every other event. libmilter's own
+ * signal thread handles SIGTERM/SIGINT/SIGHUP (all stop it). */
+#include <libmilter/mfapi.h>
+#include <cstdio>
+#include <cstring>
+
+static int add_header = 0;  // NOLINT: libmilter callbacks carry no user data
+
+extern "C" sfsistat null_eom(SMFICTX *ctx)
+{
+    if (add_header && smfi_addheader(ctx, const_cast<char*>("X-Null"), const_cast<char*>("1")) != MI_SUCCESS)
+        return SMFIS_TEMPFAIL;
+    return SMFIS_CONTINUE;
+}
+
+int main(int argc, char **argv)
+{
+    struct smfiDesc desc;
+
+    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "add-header") != 0)) {
+        fprintf(stderr, "usage: %s SOCKET [add-header]\n", argv[0]);
+        return 64;
+    }
+    add_header = argc == 3;
+    memset(&desc, 0, sizeof desc);
+    desc.xxfi_name = const_cast<char*>("mailmoat-null-milter");
+    desc.xxfi_version = SMFI_VERSION;
+    desc.xxfi_flags = add_header ? SMFIF_ADDHDRS : 0;
+    desc.xxfi_eom = null_eom;
+    if (smfi_register(desc) != MI_SUCCESS || smfi_setconn(argv[1]) != MI_SUCCESS ||
+        smfi_opensocket(1) != MI_SUCCESS) {
+        fprintf(stderr, "%s: cannot listen on %s\n", argv[0], argv[1]);
+        return 71;
+    }
+    return smfi_main() == MI_SUCCESS ? 0 : 1;
+}

@@ -1,0 +1,201 @@
+// common/policy/request.cpp - typed policy request attributes and the bounded incremental parser.
+#include "common/policy/request.hpp"
+
+#include <algorithm>
+#include <array>
+#include <charconv>
+#include <utility>
+
+namespace mailmoat::policy {
+namespace {
+
+using StringField = std::string Request::*;
+
+enum class Kind { text, recipient_count, size, encryption_keysize, client_port, server_port, server_address };
+
+struct KnownAttribute {
+    std::string_view name;
+    Kind kind;
+    StringField field;  // for Kind::text
+};
+
+// The attributes of SMTPD_POLICY_README and smtpd_check.c, sorted by name for binary search.
+constexpr std::array<KnownAttribute, 32> known_attributes{{
+    {"ccert_fingerprint", Kind::text, &Request::ccert_fingerprint},
+    {"ccert_issuer", Kind::text, &Request::ccert_issuer},
+    {"ccert_pubkey_fingerprint", Kind::text, &Request::ccert_pubkey_fingerprint},
+    {"ccert_subject", Kind::text, &Request::ccert_subject},
+    {"client_address", Kind::text, &Request::client_address_raw},
+    {"client_name", Kind::text, &Request::client_name},
+    {"client_port", Kind::client_port, nullptr},
+    {"compatibility_level", Kind::text, &Request::compatibility_level},
+    {"encryption_cipher", Kind::text, &Request::encryption_cipher},
+    {"encryption_keysize", Kind::encryption_keysize, nullptr},
+    {"encryption_protocol", Kind::text, &Request::encryption_protocol},
+    {"etrn_domain", Kind::text, &Request::etrn_domain},
+    {"helo_name", Kind::text, &Request::helo_name},
+    {"instance", Kind::text, &Request::instance},
+    {"mail_version", Kind::text, &Request::mail_version},
+    {"policy_context", Kind::text, &Request::policy_context},
+    {"protocol_name", Kind::text, &Request::protocol_name},
+    {"protocol_state", Kind::text, &Request::protocol_state},
+    {"queue_id", Kind::text, &Request::queue_id},
+    {"recipient", Kind::text, &Request::recipient},
+    {"recipient_count", Kind::recipient_count, nullptr},
+    {"request", Kind::text, &Request::request},
+    {"reverse_client_name", Kind::text, &Request::reverse_client_name},
+    {"sasl_method", Kind::text, &Request::sasl_method},
+    {"sasl_sender", Kind::text, &Request::sasl_sender},
+    {"sasl_username", Kind::text, &Request::sasl_username},
+    {"sender", Kind::text, &Request::sender},
+    {"server_address", Kind::server_address, nullptr},
+    {"server_port", Kind::server_port, nullptr},
+    {"size", Kind::size, nullptr},
+    {"stress", Kind::text, &Request::stress},
+    {"tls_sni", Kind::text, &Request::tls_sni},
+}};
+
+constexpr bool sorted_by_name() {
+    for (std::size_t i = 1; i < known_attributes.size(); ++i)
+        if (!(known_attributes[i - 1].name < known_attributes[i].name)) return false;
+    return true;
+}
+static_assert(sorted_by_name(), "known_attributes must stay sorted for binary search");
+
+const KnownAttribute* find_known(std::string_view name) {
+    const auto it = std::lower_bound(known_attributes.begin(), known_attributes.end(), name,
+                                     [](const KnownAttribute& a, std::string_view n) { return a.name < n; });
+    return it != known_attributes.end() && it->name == name ? &*it : nullptr;
+}
+
+template <class T>
+T parse_number(std::string_view text) {
+    T value{};
+    const auto* end = text.data() + text.size();
+    auto [p, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc{} || p != end) return T{};
+    return value;
+}
+
+}  // namespace
+
+const std::string* Request::find(std::string_view name) const {
+    for (const auto& [n, v] : attributes)
+        if (n == name) return &v;
+    return nullptr;
+}
+
+std::string_view Request::get(std::string_view name) const {
+    const auto* value = find(name);
+    return value == nullptr ? std::string_view{} : std::string_view(*value);
+}
+
+void Request::set(std::string_view name, std::string_view value) {
+    auto existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) { return a.first == name; });
+    if (existing != attributes.end()) {
+        existing->second.assign(value);
+    } else {
+        if (attributes.empty()) attributes.reserve(32);
+        attributes.emplace_back(std::string(name), std::string(value));
+    }
+    const KnownAttribute* known = find_known(name);
+    if (known == nullptr) return;
+    switch (known->kind) {
+    case Kind::text:
+        (this->*known->field).assign(value);
+        if (known->field == &Request::client_address_raw) client_address = util::IpAddress::parse(value);
+        break;
+    case Kind::recipient_count: recipient_count = parse_number<std::uint64_t>(value); break;
+    case Kind::size: size = parse_number<std::uint64_t>(value); break;
+    case Kind::encryption_keysize: encryption_keysize = parse_number<std::uint64_t>(value); break;
+    case Kind::client_port: client_port = parse_number<std::uint16_t>(value); break;
+    case Kind::server_port: server_port = parse_number<std::uint16_t>(value); break;
+    case Kind::server_address:
+        server_address_raw.assign(value);
+        server_address = util::IpAddress::parse(value);
+        break;
+    }
+}
+
+RequestParser::RequestParser(Limits limits) : limits_(limits) {}
+
+void RequestParser::feed(std::string_view bytes) {
+    if (failed_ || bytes.empty()) return;
+    if (pos_ > 0 && pos_ == buffer_.size()) {
+        buffer_.clear();
+        pos_ = 0;
+    } else if (pos_ > 4096 && pos_ * 2 > buffer_.size()) {
+        buffer_.erase(0, pos_);  // keep the buffer from growing with consumed bytes
+        pos_ = 0;
+    }
+    buffer_.append(bytes);
+}
+
+ParseResult RequestParser::fail(std::string reason, std::string_view line) {
+    failed_ = true;
+    failure_ = reason;
+    ParseResult r;
+    r.status = ParseResult::Status::error;
+    r.reason = std::move(reason);
+    r.excerpt = std::string(line.substr(0, 64));
+    return r;
+}
+
+ParseResult RequestParser::next() {
+    if (failed_) {
+        ParseResult r;
+        r.status = ParseResult::Status::error;
+        r.reason = failure_;
+        return r;
+    }
+    while (true) {
+        const std::string_view rest(buffer_.data() + pos_, buffer_.size() - pos_);
+        const auto nl = rest.find('\n');
+        if (nl == std::string_view::npos) {
+            // A partial line: decide now if it can no longer become valid.
+            std::size_t partial = rest.size();
+            if (partial > 0 && rest.back() == '\r') --partial;  // may be the CR of a CRLF
+            if (partial > limits_.max_line_length)
+                return fail("line longer than " + std::to_string(limits_.max_line_length) + " bytes", rest);
+            if (request_bytes_ + rest.size() > limits_.max_request_size)
+                return fail("request larger than " + std::to_string(limits_.max_request_size) + " bytes", rest);
+            return ParseResult{};
+        }
+        std::string_view line = rest.substr(0, nl);
+        pos_ += nl + 1;
+        request_bytes_ += nl + 1;
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.size() > limits_.max_line_length)
+            return fail("line longer than " + std::to_string(limits_.max_line_length) + " bytes", line);
+        if (request_bytes_ > limits_.max_request_size)
+            return fail("request larger than " + std::to_string(limits_.max_request_size) + " bytes", line);
+        if (line.empty()) {
+            if (attribute_count_ == 0) return fail("empty request", {});
+            ParseResult r;
+            r.status = ParseResult::Status::complete;
+            r.request = std::exchange(current_, Request{});
+            attribute_count_ = 0;
+            request_bytes_ = 0;
+            return r;
+        }
+        if (line.find('\0') != std::string_view::npos) return fail("NUL byte in attribute", line);
+        const auto eq = line.find('=');
+        if (eq == std::string_view::npos) return fail("line without '='", line);
+        if (eq == 0) return fail("empty attribute name", line);
+        if (++attribute_count_ > limits_.max_attributes)
+            return fail("more than " + std::to_string(limits_.max_attributes) + " attributes", line);
+        current_.set(line.substr(0, eq), line.substr(eq + 1));
+    }
+}
+
+void RequestParser::reset() {
+    buffer_.clear();
+    pos_ = 0;
+    request_bytes_ = 0;
+    attribute_count_ = 0;
+    current_ = Request{};
+    failed_ = false;
+    failure_.clear();
+}
+
+}  // namespace mailmoat::policy

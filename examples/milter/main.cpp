@@ -1,0 +1,86 @@
+// examples/milter/main.cpp - mailmoat-example-milter: a thin daemon over the shared milter plumbing.
+#include <exception>
+#include <memory>
+
+#include <unistd.h>
+
+#include "common/daemon/daemon.hpp"
+#include "common/log/logger.hpp"
+#include "common/milter/runner.hpp"
+#include "example_session.hpp"
+
+using namespace mailmoat;
+
+namespace {
+
+constexpr int ex_oserr = 71;  // EX_OSERR: cannot listen
+
+milter::SessionFactory factory(std::shared_ptr<const example::Settings> settings) {
+    return [settings] { return std::make_unique<example::ExampleSession>(settings); };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        config::Schema schema("mailmoat-example-milter", "example milter: adds a header, rejects on a Subject word");
+        schema.add_common_daemon_options("inet:127.0.0.1:10041", "/etc/mailmoat/example-milter.conf");
+        example::Settings::add_options(schema);
+        auto start = daemon::start(schema, argc, argv, [](const config::Values& v) { (void)example::Settings::from(v); });
+        if (start.exit_code) return *start.exit_code;
+
+        daemon::SignalSet signals;  // before any thread starts
+        auto settings = std::make_shared<const example::Settings>(example::Settings::from(start.values));
+        auto options = example::runner_options(start.common.socket);
+        // The daemon owns its UNIX socket unless told otherwise (it must still reach it after dropping
+        // root, e.g. to remove it at exit).
+        options.socket_owner = start.common.socket_owner;
+        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
+            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
+        options.socket_mode = start.common.socket_mode;
+        milter::Runner runner(options, factory(settings));
+        if (const auto opened = runner.open(); opened.code != milter::OpenResult::Code::ok) {
+            log::error().kv("socket", start.common.socket.to_postfix()).kv("error", opened.message);
+            return opened.code == milter::OpenResult::Code::config_error ? config::exit_config_error : ex_oserr;
+        }
+        daemon::write_pid_file(start.common.pid_file);
+        daemon::drop_privileges(start.common.user, start.common.group);
+        if (!runner.start()) {
+            log::error().msg("cannot start the milter");
+            return 1;
+        }
+        log::notice().kv("socket", start.common.socket.to_postfix()).msg("started");
+        daemon::notify_ready();
+        int rc = 0;
+        for (;;) {
+            const auto event = signals.wait_for(std::chrono::milliseconds(1000));
+            if (!event) {
+                if (!runner.running()) {
+                    log::error().msg("milter loop ended unexpectedly");
+                    rc = 1;
+                    break;
+                }
+                continue;
+            }
+            if (*event == daemon::SignalSet::Event::stop) break;
+            daemon::notify_reloading();
+            try {
+                const auto values = daemon::reload(schema, argc, argv);
+                settings = std::make_shared<const example::Settings>(example::Settings::from(values));
+                runner.set_factory(factory(settings));
+                log::notice().msg("configuration reloaded");
+            } catch (const std::exception& e) {
+                log::error().kv("error", e.what()).msg("reload failed; keeping the old configuration");
+            }
+            daemon::notify_ready();
+        }
+        daemon::notify_stopping();
+        runner.stop();
+        daemon::remove_pid_file(start.common.pid_file);
+        log::notice().msg("stopped");
+        return rc;
+    } catch (const std::exception& e) {
+        log::error().kv("error", e.what()).msg("fatal");
+        return 1;
+    }
+}

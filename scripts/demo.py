@@ -1,0 +1,197 @@
+#!/usr/bin/python3
+# scripts/demo.py - the demo's main part (scripts/demo runs deps and build first): a private Postfix on
+# loopback with every built mailmoat daemon wired in, a DNS server with a demo zone and an SMTP sink;
+# sends a few messages and prints the SMTP replies and the headers the recipient would see.
+#
+# To add a daemon, add one entry to DAEMONS: its program name, its hook ("milter" goes into
+# smtpd_milters and non_smtpd_milters, "policy" into smtpd_recipient_restrictions), its arguments
+# (DNS is passed as --dns-server when dns=True), the header it marks messages with, and, if it needs
+# them, messages to SCENES.
+import os
+import sys
+import textwrap
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
+import mmtest  # noqa: E402
+from dnslib import QTYPE, DNSRecord  # noqa: E402
+
+
+class DemoDaemon:
+    """mark: a header every message it passes must carry (checked on each delivered message)."""
+
+    def __init__(self, program, hook, args=(), dns=False, mark=None):
+        self.program, self.hook, self.args, self.dns, self.mark = program, hook, list(args), dns, mark
+
+
+DAEMONS = [
+    DemoDaemon("mailmoat-example-milter", "milter", mark="X-Mailmoat-Example"),
+    DemoDaemon("mailmoat-example-policy", "policy"),
+    # The demo's client connects from 127.0.0.1, which mailmoat-spf skips by default.
+    DemoDaemon("mailmoat-spf", "policy", args=["--skip-networks", "", "--authserv-id", "mx.demo.example"],
+               dns=True, mark="Received-SPF"),
+]
+
+ZONE = """\
+$ORIGIN demo.example.
+$TTL 300
+@          IN SOA   ns.demo.example. hostmaster.demo.example. 2026113001 3600 600 86400 300
+@          IN NS    ns.demo.example.
+@          IN MX    10 mx.demo.example.
+@          IN TXT   "v=spf1 ip4:127.0.0.0/8 -all"
+_dmarc     IN TXT   "v=DMARC1; p=reject; rua=mailto:dmarc@demo.example"
+ns         IN A     127.0.0.1
+mx         IN A     127.0.0.1
+forbidden  IN TXT   "v=spf1 -all exp=why.forbidden.demo.example"
+why.forbidden IN TXT "%{s} is not allowed to send mail from %{i}"
+"""
+
+
+class Scene:
+    """One message sent in the demo and what must happen to it ("delivered", "4", "5")."""
+
+    def __init__(self, title, expect, to="bob@example.net", subject=None, sendmail=False, needs=(), sender=None):
+        self.title, self.expect, self.to, self.sendmail, self.needs = title, expect, to, sendmail, needs
+        self.sender = sender
+        self.subject = subject or title
+
+
+SCENES = [
+    Scene("A normal message", "delivered"),
+    Scene("A message the milter rejects", "5", subject="Please REJECTME", needs=["mailmoat-example-milter"]),
+    Scene("A recipient the policy server defers", "4", to="defer-later@example.net",
+          needs=["mailmoat-example-policy"]),
+    Scene("A recipient the policy server rejects", "5", to="reject-this@example.net",
+          needs=["mailmoat-example-policy"]),
+    Scene("A sender whose domain's SPF record forbids this host", "5", sender="mallory@forbidden.demo.example",
+          needs=["mailmoat-spf"]),
+    Scene("A message submitted with sendmail", "delivered", to="carol@example.net", sendmail=True),
+]
+
+SENDER = "alice@demo.example"
+
+
+def banner(text):
+    print("\n" + text + "\n" + "-" * len(text))
+
+
+def show_dialogue(result):
+    """The SMTP exchange without the EHLO capability list and the message text."""
+    in_data = in_ehlo = False
+    for line in result.dialogue.splitlines():
+        if line.startswith(" -> ") and in_data:
+            if line.strip() == "-> .":
+                in_data = False
+                print("  C: <message text>")
+            continue
+        if line.startswith("<-  250-") or line.startswith("=== "):
+            continue
+        if line.startswith("<-  250 ") and in_ehlo:
+            print("  S: 250 ... (EHLO capabilities)")
+            in_ehlo = False
+            continue
+        if line.startswith(" -> "):
+            print("  C: " + line[4:])
+            in_data = line[4:] == "DATA"
+            in_ehlo = line[4:].startswith("EHLO")
+        elif line.startswith("<-") or line.startswith("<**"):
+            print("  S: " + line.split(None, 1)[1] if " " in line else line)
+
+
+def show_headers(msg):
+    print("  Delivered to %s, envelope from <%s>; headers:" % (", ".join(msg.rcpt_to), msg.mail_from))
+    for name, value in msg.headers():
+        for i, part in enumerate(textwrap.wrap(f"{name}: {value}", 100, subsequent_indent="      ")):
+            print(("    " if i == 0 else "  ") + part)
+
+
+def main():
+    mmtest.require_root()
+    mmtest.daemon_account()
+    available, missing = [], []
+    for d in DAEMONS:
+        try:
+            mmtest.program_path(d.program)
+            available.append(d)
+        except mmtest.TestBedError:
+            missing.append(d.program)
+    print("mailmoat demo: a private Postfix on 127.0.0.1 with " +
+          (", ".join(d.program for d in available) or "no mailmoat daemon"))
+    if missing:
+        print("not built, left out: " + ", ".join(missing))
+    names = {d.program for d in available}
+    failures = 0
+
+    with mmtest.Sink() as sink, mmtest.DnsServer(ZONE) as dns:
+        daemons, milters, policies = [], [], []
+        try:
+            for d in available:
+                args = d.args + (["--dns-server", dns.address] if d.dns else [])
+                dm = mmtest.Daemon(d.program, args)
+                dm.start()
+                daemons.append(dm)
+                (milters if d.hook == "milter" else policies).append(dm.socket)
+                print(f"  {d.program:28} {d.hook:7} {dm.socket}")
+            params = {
+                "smtpd_milters": ", ".join(milters),
+                "non_smtpd_milters": ", ".join(milters),
+                "milter_default_action": "tempfail",
+                "smtpd_recipient_restrictions": ", ".join(
+                    [f"check_policy_service {p}" for p in policies] +
+                    ["permit_mynetworks", "reject_unauth_destination"]),
+            }
+            with mmtest.Postfix(sink.port, params) as pf:
+                print(f"  Postfix {pf.postconf('-h', 'mail_version').strip():20} smtpd   127.0.0.1:{pf.port}")
+                print(f"  DNS server (zone demo.example)       127.0.0.1:{dns.port}")
+                print(f"  SMTP sink (the relayhost)            127.0.0.1:{sink.port}")
+                for name, qtype in (("demo.example", "TXT"), ("demo.example", "MX")):
+                    answer = DNSRecord.question(name, qtype).send("127.0.0.1", dns.port, timeout=5)
+                    for rr in DNSRecord.parse(answer).rr:
+                        print(f"    dns: {rr.rname} {QTYPE[rr.rtype]} {rr.rdata}")
+                for n, scene in enumerate(SCENES, 1):
+                    if any(p not in names for p in scene.needs):
+                        continue
+                    banner(f"{n}. {scene.title}")
+                    before = len(sink.messages())
+                    if scene.sendmail:
+                        print(f"  $ sendmail -f {SENDER} {scene.to}   (Subject: {scene.subject})")
+                        pf.sendmail(f"From: Alice <{SENDER}>\nTo: {scene.to}\nSubject: {scene.subject}\n\n"
+                                    "Sent with the sendmail command.\n", SENDER, [scene.to])
+                        outcome = "delivered"
+                    else:
+                        r = mmtest.swaks(pf, to=scene.to, sender=scene.sender or SENDER, subject=scene.subject,
+                                         body="Hello from the mailmoat demo.\n")
+                        show_dialogue(r)
+                        errors = [c for c, _t in r.replies if c[0] in "45"]
+                        outcome = "delivered" if r.accepted else (errors[0][0] if errors else "?")
+                    if outcome == "delivered":
+                        sink.wait_messages(before + 1)
+                        delivered = sink.messages()[-1]
+                        show_headers(delivered)
+                        for d in available:
+                            # Policy servers see SMTP only; sendmail submissions skip them.
+                            if d.hook == "policy" and scene.sendmail:
+                                continue
+                            if d.mark and delivered.header(d.mark) is None:
+                                print(f"  UNEXPECTED: no {d.mark} header from {d.program}")
+                                failures += 1
+                    else:
+                        print(f"  Not delivered: the client got a {outcome}xx reply.")
+                    if outcome != scene.expect:
+                        print(f"  UNEXPECTED: wanted {scene.expect}")
+                        failures += 1
+                pf.wait_idle()
+                banner("What the daemons logged")
+                for dm in daemons:
+                    for line in dm.log().splitlines():
+                        print("  " + line)
+        finally:
+            for dm in reversed(daemons):
+                dm.stop()
+    print("\nEverything stopped; " + ("all outcomes as expected." if not failures
+                                       else f"{failures} unexpected outcome(s)."))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
