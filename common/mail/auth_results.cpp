@@ -174,7 +174,8 @@ private:
             int depth = 0;
             do {
                 char c = s_[i_++];
-                if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+                // RFC 5322 quoted-pair is "\\" (VCHAR / WSP): an escaped CR or LF is not folding.
+                if (is_bad_ctl(c) || (c == '\\' && !at_end() && (is_bad_ctl(peek()) || peek() == '\r' || peek() == '\n')))
                     return fail("control character in comment");
                 if (c == '\\') {
                     if (at_end()) return fail("unterminated comment");
@@ -204,7 +205,7 @@ private:
         while (!at_end()) {
             char c = s_[i_++];
             if (c == '"') return true;
-            if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+            if (is_bad_ctl(c) || (c == '\\' && !at_end() && (is_bad_ctl(peek()) || peek() == '\r' || peek() == '\n')))
                 return fail("control character in quoted-string");
             if (c == '\\') {
                 if (at_end()) break;

@@ -218,3 +218,17 @@ TEST_CASE("forged Authentication-Results with our authserv-id are found", "[mail
     CHECK(forged == std::vector<ForgedField>{{1, 1}, {4, 3}, {6, 5}, {8, 7}});
     CHECK(mailmoat::mail::forged_auth_results(fields, "nobody.example").empty());
 }
+
+TEST_CASE("an escaped CR or LF is not a quoted-pair: the parse fails instead of keeping a bare CR", "[mail][auth_results]") {
+    // Found by fuzz_auth_results: "\" followed by CR was kept as a raw CR, which the builder wrote out and
+    // the next parse dropped, so build-then-parse changed the value.
+    for (const char* text : {"mx.1; dkim=pass reason=\"x \\\r y\"", "mx.1; dkim=pass reason=\"x \\\n y\"",
+                             "mx.1; dkim=pass (a \\\r b) header.d=example.org"}) {
+        INFO(text);
+        CHECK(mailmoat::mail::parse_auth_results(text).status == mailmoat::mail::ParsedAuthResults::Status::invalid);
+    }
+    // Folding (CRLF followed by WSP) inside a quoted string is still fine.
+    const auto folded = mailmoat::mail::parse_auth_results("mx.1; dkim=pass reason=\"a\r\n b\"");
+    REQUIRE(folded.status == mailmoat::mail::ParsedAuthResults::Status::ok);
+    CHECK(folded.value.results.at(0).reason == "a b");
+}
