@@ -219,13 +219,13 @@ TEST_CASE("forged Authentication-Results with our authserv-id are found", "[mail
     CHECK(mailmoat::mail::forged_auth_results(fields, "nobody.example").empty());
 }
 
-TEST_CASE("an escaped CR or LF is not a quoted-pair: the parse fails instead of keeping a bare CR", "[mail][auth_results]") {
+TEST_CASE("an escaped CR or LF is not a quoted-pair: no clean parse keeps a bare CR", "[mail][auth_results]") {
     // Found by fuzz_auth_results: "\" followed by CR was kept as a raw CR, which the builder wrote out and
     // the next parse dropped, so build-then-parse changed the value.
     for (const char* text : {"mx.1; dkim=pass reason=\"x \\\r y\"", "mx.1; dkim=pass reason=\"x \\\n y\"",
                              "mx.1; dkim=pass (a \\\r b) header.d=example.org"}) {
         INFO(text);
-        CHECK(mailmoat::mail::parse_auth_results(text).status == mailmoat::mail::ParsedAuthResults::Status::invalid);
+        CHECK(mailmoat::mail::parse_auth_results(text).status != mailmoat::mail::ParsedAuthResults::Status::ok);
     }
     // Folding (CRLF followed by WSP) inside a quoted string is still fine.
     const auto folded = mailmoat::mail::parse_auth_results("mx.1; dkim=pass reason=\"a\r\n b\"");
