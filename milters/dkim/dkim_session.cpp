@@ -94,7 +94,7 @@ milter::Status DkimSession::on_envfrom(const std::vector<std::string_view>& args
     authenticated_ = !auth_authen().empty();
     if ((internal_client_ || authenticated_) && has_sign(s.mode)) {
         action_ = Action::sign;
-    } else if (!internal_client_ && !authenticated_ && has_verify(s.mode)) {
+    } else if (has_verify(s.mode)) {  // external mail, or everything in mode v
         action_ = Action::verify;
         dkim::VerifierConfig vc;
         vc.max_signatures = s.max_signatures_to_verify;

@@ -41,7 +41,8 @@ inline constexpr std::size_t max_kept_header_bytes = 4 * 1024 * 1024;
 [[nodiscard]] std::string milter_value(std::string_view wire);
 
 /// Per connection. The client is internal (signing) when its address is in internal-hosts or the
-/// message comes with {auth_authen}; otherwise the message is verified (mode permitting).
+/// message comes with {auth_authen}; such mail is signed in modes s and sv. Everything else (and
+/// in mode v all mail) is verified; in mode s other mail passes untouched.
 /// At end of message: signing inserts the DKIM-Signature field(s) at the top and changes nothing
 /// else; verifying deletes Authentication-Results fields claiming our authserv-id (RFC 8601 §5) and
 /// inserts one Authentication-Results field at the top with a dkim= result per signature (RFC 8601
