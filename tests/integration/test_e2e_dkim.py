@@ -2,9 +2,11 @@
 # tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix: mail from an internal client is
 # signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both) and Mail::DKIM (rsa-sha256); inbound mail signed by
 # dkimpy gets dkim=pass / fail / temperror / none in Authentication-Results with keys from the test DNS
-# server, and a forged Authentication-Results claiming our authserv-id is removed.
+# server, and a forged Authentication-Results claiming our authserv-id is removed. A message signed on one
+# Postfix instance (simple/simple) gets dkim=pass from mailmoat-dkim on a second one.
 import base64
 import os
+import re
 import smtplib
 import subprocess
 import sys
@@ -202,6 +204,41 @@ class DkimMilterTest(mmtest.TestCase):
             self.assertIn('dkim="example.org/ext=pass"', log)
             self.assertIn('dkim="example.org/broken=temperror"', log)
             self.assertIn("removed_ar=1", log)
+
+    def test_signed_on_one_postfix_passes_on_another(self):
+        # Outbound Postfix (signing, simple/simple: exact bytes) relays to an inbound Postfix (verifying),
+        # which delivers to the sink. Both milters are mailmoat-dkim.
+        rsa_path, _, rsa_rec = genkey(self.dir, "rsa", "RSA")
+        ed_path, _, ed_rec = genkey(self.dir, "ed", "ED25519")
+        zone = "$ORIGIN mailmoat.test.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n"
+        zone += zone_txt("out._domainkey", rsa_rec) + zone_txt("oute._domainkey", ed_rec)
+        kt = os.path.join(self.dir, "KeyTable")
+        st = os.path.join(self.dir, "SigningTable")
+        with open(kt, "w") as f:
+            f.write(f"r mailmoat.test:out:{rsa_path}\ne mailmoat.test:oute:{ed_path}\n")
+        with open(st, "w") as f:
+            f.write("mailmoat.test r\nmailmoat.test e\n")
+        sign_args = ["--key-table", kt, "--signing-table", st, "--multiple-signatures", "yes",
+                     "--canonicalization", "simple/simple", "--mode", "s"]
+        with mmtest.Sink() as sink, mmtest.DnsServer(zone) as dns, \
+                mmtest.Daemon(PROGRAM, sign_args, name="dkim-out") as out_milter, \
+                mmtest.Daemon(PROGRAM, ["--mode", "v", "--authserv-id", "in.mailmoat.test",
+                                        "--dns-server", dns.address], name="dkim-in") as in_milter, \
+                mmtest.Postfix(sink.port, milter_params(in_milter.socket)) as inbound, \
+                mmtest.Postfix(inbound.port, milter_params(out_milter.socket)) as outbound:
+            message = ("From: Alice <alice@mailmoat.test>\r\nTo: bob@example.net\r\nSubject: two hops\r\n"
+                       "Cc: c@example.net,\r\n  d@example.net\r\nX-Spaces:   three leading\r\n\r\n"
+                       "body line\r\n\r\n")
+            send(outbound, "alice@mailmoat.test", "bob@example.net", message)
+            [msg] = sink.wait_messages(1)
+            self.assertEqual(len(msg.msg.get_all("DKIM-Signature")), 2)
+            [ar] = msg.msg.get_all("Authentication-Results")
+            results = re.findall(r"dkim=(\w+) header\.d=mailmoat\.test header\.s=(\w+)", ar)
+            self.assertEqual(results, [("pass", "out"), ("pass", "oute")], ar)
+            outbound.wait_idle()
+            inbound.wait_idle()
+            self.assertIn("action=sign", out_milter.log())
+            self.assertIn('dkim="mailmoat.test/out=pass,mailmoat.test/oute=pass"', in_milter.log())
 
     def test_dns_error_can_tempfail(self):
         _, rsa_pem, _ = genkey(self.dir, "ext", "RSA")
