@@ -5,8 +5,11 @@
 # server, and a forged Authentication-Results claiming our authserv-id is removed. A message signed on one
 # Postfix instance (simple/simple) gets dkim=pass from mailmoat-dkim on a second one.
 import base64
+import grp
 import os
+import pwd
 import re
+import signal
 import smtplib
 import subprocess
 import sys
@@ -239,6 +242,50 @@ class DkimMilterTest(mmtest.TestCase):
             inbound.wait_idle()
             self.assertIn("action=sign", out_milter.log())
             self.assertIn('dkim="mailmoat.test/out=pass,mailmoat.test/oute=pass"', in_milter.log())
+
+    def test_sighup_reloads_keys(self):
+        # The daemon runs as the mailmoat user; for a reload after the privilege drop it must be able to
+        # read the new key, so both keys belong to it (mode 0600).
+        uid, gid = pwd.getpwnam(mmtest.DAEMON_USER).pw_uid, grp.getgrnam(mmtest.DAEMON_USER).gr_gid
+        os.chmod(self.dir, 0o755)
+        one, _, rec_one = genkey(self.dir, "one", "RSA")
+        two, _, rec_two = genkey(self.dir, "two", "ED25519")
+        for path in (one, two):
+            os.chown(path, uid, gid)
+        records = {b"one._domainkey.mailmoat.test.": rec_one, b"two._domainkey.mailmoat.test.": rec_two}
+        conf = os.path.join(self.dir, "dkim.conf")
+
+        def write_conf(selector, key, algorithm):
+            with open(conf, "w") as f:
+                f.write(f"mode = s\ndomain = mailmoat.test\nselector = {selector}\nkey-file = {key}\n"
+                        f"signature-algorithm = {algorithm}\n")
+        write_conf("one", one, "rsa-sha256")
+
+        def dnsfunc(name, timeout=5):
+            return records.get(name, "").encode()
+
+        def send_and_check(subject, selector, count):
+            send(pf, "alice@mailmoat.test", "bob@example.net",
+                 f"From: alice@mailmoat.test\r\nTo: bob@example.net\r\nSubject: {subject}\r\n\r\nbody\r\n")
+            sink.wait_messages(count)
+            [m] = sink.find(subject)
+            [sig] = m.msg.get_all("DKIM-Signature")
+            self.assertIn(f"s={selector};", sig.replace(" ", "").replace("\n", "").replace("\t", "")
+                          .replace("\r", "") + ";")
+            self.assertTrue(dkim.DKIM(crlf(m.raw)).verify(dnsfunc=dnsfunc))
+
+        with mmtest.Sink() as sink, mmtest.Daemon(PROGRAM, ["--config", conf]) as milter, \
+                mmtest.Postfix(sink.port, milter_params(milter.socket)) as pf:
+            send_and_check("before reload", "one", 1)
+            write_conf("two", two, "ed25519-sha256")
+            os.kill(milter.proc.pid, signal.SIGHUP)
+            mmtest.wait_until(lambda: "configuration reloaded" in milter.log(), 10, "the reload")
+            send_and_check("after reload", "two", 2)
+            # A broken configuration is refused and the previous one stays in force.
+            write_conf("three", os.path.join(self.dir, "missing.pem"), "rsa-sha256")
+            os.kill(milter.proc.pid, signal.SIGHUP)
+            mmtest.wait_until(lambda: "reload failed" in milter.log(), 10, "the failed reload")
+            send_and_check("after failed reload", "two", 3)
 
     def test_dns_error_can_tempfail(self):
         _, rsa_pem, _ = genkey(self.dir, "ext", "RSA")
