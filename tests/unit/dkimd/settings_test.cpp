@@ -43,7 +43,7 @@ std::string key_file(const TempDir& d, const std::string& name, crypto::KeyType 
 
 }  // namespace
 
-TEST_CASE("key table: OpenDKIM lines, comments, '%' domain; errors name the line", "[dkimd]") {
+TEST_CASE("key table: OpenDKIM lines, comments, '%' domain, errors name the line", "[dkimd]") {
     auto kt = dkimd::parse_key_table("# comment\n\nk1  Example.COM:Sel1:/etc/keys/k1.pem\n"
                                      "k2\t%:ed:/etc/keys/k2   # trailing\r\n");
     REQUIRE(kt.error.empty());
