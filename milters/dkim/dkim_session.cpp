@@ -110,9 +110,17 @@ milter::Status DkimSession::on_header(std::string_view name, std::string_view va
     if (action_ == Action::none) return milter::Status::continue_;
     std::string raw = wire_value(value);
     if (verifier_) verifier_->add_header(name, raw);
-    // Signing needs every field (the From domain picks the key); verifying only the A-R fields.
+    // Signing keeps the fields it may sign (From among them: it picks the key); verifying only the
+    // Authentication-Results fields (forged ones are deleted at the end).
     if (action_ == Action::verify && !mail::header_name_equal(name, "Authentication-Results"))
         return milter::Status::continue_;
+    if (action_ == Action::sign) {
+        const auto& st = *rt_->settings;
+        auto listed = [&](const std::vector<std::string>& names) {
+            return std::any_of(names.begin(), names.end(), [&](const std::string& n) { return mail::header_name_equal(n, name); });
+        };
+        if (!listed(st.sign_headers) && !listed(st.oversign_headers)) return milter::Status::continue_;
+    }
     if (headers_.size() >= max_kept_headers || header_bytes_ + name.size() + raw.size() > max_kept_header_bytes) {
         header_overflow_ = true;
         return milter::Status::continue_;
@@ -181,6 +189,12 @@ milter::Status DkimSession::sign_eom(milter::Modifier& m, const std::string& qid
     std::vector<dkim::SignResult> results;
     for (std::size_t i = 0; i < signers_.size(); ++i) {
         auto r = signers_[i]->finish();
+        if (r.status == dkim::SignStatus::too_many_headers) {
+            // Retrying cannot help: pass the message on unsigned and say why.
+            log::warning().queue_id(qid).kv("action", "none").kv("mode", "sign").kv("d", choices_[i].domain)
+                .kv("s", choices_[i].key->selector).kv("reason", r.error);
+            return milter::Status::continue_;
+        }
         if (r.status != dkim::SignStatus::ok) {
             log::error().queue_id(qid).kv("action", "tempfail").kv("mode", "sign").kv("d", choices_[i].domain)
                 .kv("s", choices_[i].key->selector).kv("status", dkim::sign_status_name(r.status)).kv("error", r.error);

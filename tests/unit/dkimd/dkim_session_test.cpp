@@ -229,3 +229,40 @@ TEST_CASE("external client: Authentication-Results per signature, forged ones re
         CHECK(c2.ops.back().value.rfind("mx.example.net; dkim=pass", 0) == 0);
     }
 }
+
+TEST_CASE("bad input: 12,000 header fields, 300 Subjects and a malformed signature give clear results", "[dkimd]") {
+    Fixture f;
+    Headers many = message;
+    for (int i = 0; i < 12000; ++i) many.push_back({"X-Filler", "value " + std::to_string(i)});
+    SECTION("unsigned fields are not kept: the message is signed") {
+        FakeContext ctx;
+        dkimd::DkimSession s(f.runtime());
+        REQUIRE(run(s, ctx, "127.0.0.1", many, body) == milter::Status::continue_);
+        REQUIRE(ctx.ops.size() == 1);
+        CHECK(ctx.ops[0].name == "DKIM-Signature");
+    }
+    SECTION("more signed fields than the signer covers: passed on unsigned, not tempfailed") {
+        Headers subjects = message;
+        for (int i = 0; i < 300; ++i) subjects.push_back({"Subject", "again " + std::to_string(i)});
+        FakeContext ctx;
+        dkimd::DkimSession s(f.runtime());
+        REQUIRE(run(s, ctx, "127.0.0.1", subjects, body) == milter::Status::continue_);
+        CHECK(ctx.ops.empty());
+    }
+    SECTION("beyond max_kept_headers signed fields: not signed") {
+        Headers tos = message;
+        for (std::size_t i = 0; i < dkimd::max_kept_headers + 5; ++i) tos.push_back({"To", "x@example.net"});
+        FakeContext ctx;
+        dkimd::DkimSession s(f.runtime());
+        REQUIRE(run(s, ctx, "127.0.0.1", tos, body) == milter::Status::continue_);
+        CHECK(ctx.ops.empty());
+    }
+    SECTION("verifying still reports, and a garbage DKIM-Signature is a permerror") {
+        many.insert(many.begin(), {"DKIM-Signature", "v=1; this is not a tag list"});
+        FakeContext ctx;
+        dkimd::DkimSession s(f.runtime());
+        REQUIRE(run(s, ctx, "192.0.2.7", many, body) == milter::Status::continue_);
+        REQUIRE(ctx.ops.size() == 1);
+        CHECK(ctx.ops[0].value.rfind("mx.example.net; dkim=permerror", 0) == 0);
+    }
+}
