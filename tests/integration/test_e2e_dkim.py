@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix: mail from an internal client is
-# signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both) and Mail::DKIM (rsa-sha256); inbound mail signed by
+# signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both), OpenDKIM (both) and Mail::DKIM (rsa-sha256); inbound mail signed by
 # dkimpy gets dkim=pass / fail / temperror / none in Authentication-Results with keys from the test DNS
 # server, and a forged Authentication-Results claiming our authserv-id is removed. A message signed on one
 # Postfix instance (simple/simple) gets dkim=pass from mailmoat-dkim on a second one.
@@ -67,7 +67,7 @@ class DkimMilterTest(mmtest.TestCase):
         self.dir = mmtest.make_tmpdir("dkimkeys")
         self.addCleanup(mmtest.remove_tmpdir, self.dir)
 
-    def test_internal_mail_is_signed_and_verifies_with_dkimpy_and_mail_dkim(self):
+    def test_internal_mail_is_signed_and_verifies_with_dkimpy_opendkim_mail_dkim(self):
         rsa_path, _, rsa_rec = genkey(self.dir, "rsa", "RSA")
         ed_path, _, ed_rec = genkey(self.dir, "ed", "ED25519")
         records = {b"rsa2026._domainkey.mailmoat.test.": rsa_rec, b"ed2026._domainkey.mailmoat.test.": ed_rec}
@@ -128,6 +128,20 @@ class DkimMilterTest(mmtest.TestCase):
             # signature and say so about the other one (rather than call it a failure).
             self.assertEqual(out.stdout.strip(), "pass invalid (unsupported algorithm ed25519-sha256)",
                              out.stdout + out.stderr)
+
+            # OpenDKIM (a third implementation) in test mode, with the key records given as TestDNSData.
+            dns_data = os.path.join(self.dir, "dns-data")
+            with open(dns_data, "w") as f:
+                for name, rec in records.items():
+                    f.write(f"{name.decode().rstrip('.')} {rec}\n")
+            odk_conf = os.path.join(self.dir, "opendkim.conf")
+            with open(odk_conf, "w") as f:
+                f.write(f"Mode v\nSyslog no\nTestDNSData file:{dns_data}\n")
+            out = subprocess.run(["opendkim", "-x", odk_conf, "-vv", "-t", path], capture_output=True, text=True,
+                                 timeout=60)
+            text = out.stdout + out.stderr
+            self.assertRegex(text, r"dkim=pass \(2048-bit key\) header\.d=mailmoat\.test [^;]*header\.s=rsa2026", text)
+            self.assertRegex(text, r"dkim=pass [^;]*header\.d=mailmoat\.test [^;]*header\.s=ed2026", text)
 
             # The log line names both signatures.
             pf.wait_idle()
