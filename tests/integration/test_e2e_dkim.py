@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix: mail from an internal client is
 # signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both), OpenDKIM (both) and Mail::DKIM (rsa-sha256); inbound mail signed by
-# dkimpy gets dkim=pass / fail / temperror / none in Authentication-Results with keys from the test DNS
+# dkimpy or Mail::DKIM gets dkim=pass / fail (also rsa-sha1, 512-bit key) / temperror / permerror / none in Authentication-Results with keys from the test DNS
 # server, and a forged Authentication-Results claiming our authserv-id is removed. A message signed on one
 # Postfix instance (simple/simple) gets dkim=pass from mailmoat-dkim on a second one.
 import base64
@@ -24,11 +24,11 @@ PROGRAM = "mailmoat-dkim"
 AUTHSERV = "mx.mailmoat.test"
 
 
-def genkey(d, name, algorithm):
+def genkey(d, name, algorithm, bits=2048):
     path = os.path.join(d, name + ".pem")
     args = ["openssl", "genpkey", "-algorithm", algorithm, "-out", path]
     if algorithm == "RSA":
-        args += ["-pkeyopt", "rsa_keygen_bits:2048"]
+        args += ["-pkeyopt", f"rsa_keygen_bits:{bits}"]
     subprocess.run(args, check=True, capture_output=True)
     os.chmod(path, 0o600)
     der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
@@ -177,6 +177,29 @@ class DkimMilterTest(mmtest.TestCase):
                             include_headers=[b"from", b"to", b"subject", b"date", b"message-id"])
             return sig + msg
 
+        # rsa-sha1 (RFC 8301 §3.1) and a 512-bit key (RFC 8301 §3.2) must fail.
+        _, short_pem, short_rec = genkey(self.dir, "short", "RSA", bits=512)
+        zone += zone_txt("short._domainkey", short_rec)
+        sha1 = signed("sha1 one")
+        sha1_msg = sha1[sha1.index(b"From:"):]
+        sha1 = dkim.sign(sha1_msg, b"ext", b"example.org", rsa_pem, signature_algorithm=b"rsa-sha1",
+                         include_headers=[b"from", b"subject"]) + sha1_msg
+        short_msg = signed("short one")[signed("short one").index(b"From:"):]
+        short = dkim.sign(short_msg, b"short", b"example.org", short_pem, include_headers=[b"from", b"subject"]) + short_msg
+        # Signed by Mail::DKIM (PKCS#1 key file, as Mail::DKIM expects).
+        pkcs1 = os.path.join(self.dir, "ext-pkcs1.pem")
+        subprocess.run(["openssl", "rsa", "-traditional", "-in", os.path.join(self.dir, "ext.pem"), "-out", pkcs1],
+                       check=True, capture_output=True)
+        mdk_msg = (b"From: sender@example.org\r\nTo: bob@example.net\r\nSubject: mail-dkim one\r\n\r\n"
+                   b"Signed by Mail::DKIM.\r\n")
+        perl = ("use Mail::DKIM::Signer; my $s = Mail::DKIM::Signer->new(Algorithm => 'rsa-sha256',"
+                " Method => 'relaxed', Domain => 'example.org', Selector => 'ext', KeyFile => $ARGV[0]);"
+                " binmode STDIN; local $/; my $m = <STDIN>; $s->PRINT($m); $s->CLOSE;"
+                " print $s->signature->as_string, \"\\r\\n\";")
+        r = subprocess.run(["perl", "-e", perl, pkcs1], input=mdk_msg, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mdk = r.stdout + mdk_msg
+
         # 127.0.0.1 is not internal here: everything is verified.
         args = ["--internal-hosts", "192.0.2.1", "--domain", "mailmoat.test", "--selector", "own",
                 "--key-file", key_path, "--authserv-id", AUTHSERV]
@@ -192,7 +215,9 @@ class DkimMilterTest(mmtest.TestCase):
             send(pf, "sender@example.org", "bob@example.net", signed("revoked one", selector=b"revoked"))
             send(pf, "sender@example.org", "bob@example.net",
                  "From: sender@example.org\r\nTo: bob@example.net\r\nSubject: unsigned one\r\n\r\nx\r\n")
-            sink.wait_messages(5)
+            for m in (sha1, short, mdk):
+                send(pf, "sender@example.org", "bob@example.net", m)
+            sink.wait_messages(8)
 
             def ar(subject):
                 [m] = sink.find(subject)
@@ -216,6 +241,9 @@ class DkimMilterTest(mmtest.TestCase):
             self.assertRegex(ar("servfail one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=temperror ")
             self.assertRegex(ar("revoked one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=permerror ")
             self.assertEqual([v.strip() for v in ar("unsigned one")[0]], [f"{AUTHSERV}; dkim=none"])
+            self.assertRegex(ar("sha1 one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=fail ")
+            self.assertRegex(ar("short one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=fail ")
+            self.assertRegex(ar("mail-dkim one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=pass header\.d=example\.org ")
             pf.wait_idle()
             log = milter.log()
             self.assertIn('dkim="example.org/ext=pass"', log)
