@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-# tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix: mail from an internal client is
-# signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both), OpenDKIM (both) and Mail::DKIM (rsa-sha256); inbound mail signed by
-# dkimpy or Mail::DKIM gets dkim=pass / fail (also rsa-sha1, 512-bit key) / temperror / permerror / none in Authentication-Results with keys from the test DNS
-# server, and a forged Authentication-Results claiming our authserv-id is removed. A message signed on one
-# Postfix instance (simple/simple) gets dkim=pass from mailmoat-dkim on a second one.
+# tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix.
+# Mail from an internal client is signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both),
+# OpenDKIM (both) and Mail::DKIM (rsa-sha256). Inbound mail signed by dkimpy or Mail::DKIM gets dkim=pass,
+# fail (altered, rsa-sha1, 512-bit key), temperror (SERVFAIL), permerror (revoked) or none in
+# Authentication-Results, keys served by the test DNS server; a forged Authentication-Results claiming our
+# authserv-id is removed. A message signed on one Postfix instance (simple/simple) gets dkim=pass from
+# mailmoat-dkim on a second one. SIGHUP reloads keys; on-dns-error tempfail; unsafe key files refused.
 import base64
 import grp
 import os
