@@ -259,7 +259,10 @@ milter::Status DkimSession::verify_eom(milter::Modifier& m, const std::string& q
             return milter::Status::tempfail;
         }
     }
-    if (m.insert_header(0, "Authentication-Results", mail::auth_results_value(ar)) != milter::Outcome::ok) {
+    // Folded (LF + space, as libmilter wants) so that many results never exceed Postfix's line limit.
+    const std::string name = "Authentication-Results";
+    const auto field = mail::fold_header(name, mail::auth_results_value(ar), 78, "\n");
+    if (m.insert_header(0, name, milter_value(std::string_view(field).substr(name.size() + 1))) != milter::Outcome::ok) {
         log::error().queue_id(qid).kv("action", "tempfail").kv("reason", "insert_header failed");
         return milter::Status::tempfail;
     }

@@ -185,8 +185,13 @@ TEST_CASE("external client: Authentication-Results per signature, forged ones re
     const auto b8 = sig.substr(sig.find("b=", sig.find("bh=") + 3) + 2, 8);
     // RFC 8601 values are tokens (RFC 2045) or quoted-strings: base64 with '/' must be quoted.
     const auto b_value = b8.find('/') != std::string::npos ? "\"" + b8 + "\"" : b8;
-    CHECK(ctx.ops[2].value == "mx.example.net; dkim=pass header.d=example.com header.s=sel header.i=@example.com "
-                              "header.b=" + b_value);
+    // Folded at 78 columns with LF + whitespace (libmilter's form); unfolded it is the one-line value.
+    std::string unfolded = ctx.ops[2].value;
+    for (std::size_t p; (p = unfolded.find('\n')) != std::string::npos;) unfolded.erase(p, 1);
+    CHECK(unfolded == "mx.example.net; dkim=pass header.d=example.com header.s=sel header.i=@example.com "
+                      "header.b=" + b_value);
+    CHECK(ctx.ops[2].value.find('\n') != std::string::npos);
+    CHECK(ctx.ops[2].value.find('\r') == std::string::npos);
 
     SECTION("an altered body fails") {
         FakeContext c2;
