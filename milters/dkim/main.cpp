@@ -1,0 +1,107 @@
+// milters/dkim/main.cpp - mailmoat-dkim: settings, keys, resolver, milter runner, signals.
+#include <exception>
+#include <memory>
+
+#include <unistd.h>
+
+#include "common/daemon/daemon.hpp"
+#include "common/dns/resolver_factory.hpp"
+#include "common/log/logger.hpp"
+#include "common/milter/runner.hpp"
+#include "milters/dkim/dkim_session.hpp"
+#include "milters/dkim/settings.hpp"
+
+using namespace mailmoat;
+
+namespace {
+
+constexpr int ex_oserr = 71;  // EX_OSERR: cannot listen
+
+std::shared_ptr<const dkimd::Settings> load(const config::Values& values) {
+    auto s = dkimd::build_settings(values);
+    dkimd::load_keys(s, values);
+    return std::make_shared<const dkimd::Settings>(std::move(s));
+}
+
+std::shared_ptr<const dkimd::Runtime> runtime(std::shared_ptr<const dkimd::Settings> s,
+                                              std::shared_ptr<dkim::PublicKeyCache> cache) {
+    auto rt = std::make_shared<dkimd::Runtime>();
+    rt->resolver = dns::make_resolver(s->common.dns_server,
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(s->common.dns_timeout),
+                                      s->common.dns_retries, s->dns_cache_size);
+    rt->settings = std::move(s);
+    rt->key_cache = std::move(cache);
+    rt->clock = std::make_shared<util::SystemClock>();
+    return rt;
+}
+
+milter::SessionFactory factory(std::shared_ptr<const dkimd::Runtime> rt) {
+    return [rt] { return std::make_unique<dkimd::DkimSession>(rt); };
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const auto schema = dkimd::make_schema();
+        auto start = daemon::start(schema, argc, argv, [](const config::Values& v) { (void)load(v); });
+        if (start.exit_code) return *start.exit_code;
+
+        daemon::SignalSet signals;  // before any thread starts
+        // Keys are read here, before privileges are dropped (they are normally root-only files).
+        auto key_cache = std::make_shared<dkim::PublicKeyCache>();
+        auto rt = runtime(load(start.values), key_cache);
+        auto options = dkimd::runner_options(start.common.socket);
+        options.socket_owner = start.common.socket_owner;
+        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
+            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
+        options.socket_mode = start.common.socket_mode;
+        options.tcp_nodelay = rt->settings->tcp_nodelay;
+        milter::Runner runner(options, factory(rt));
+        if (const auto opened = runner.open(); opened.code != milter::OpenResult::Code::ok) {
+            log::error().kv("socket", start.common.socket.to_postfix()).kv("error", opened.message);
+            return opened.code == milter::OpenResult::Code::config_error ? config::exit_config_error : ex_oserr;
+        }
+        daemon::write_pid_file(start.common.pid_file);
+        daemon::drop_privileges(start.common.user, start.common.group);
+        if (!runner.start()) {
+            log::error().msg("cannot start the milter");
+            return 1;
+        }
+        log::notice().kv("socket", start.common.socket.to_postfix()).kv("mode", dkimd::mode_name(rt->settings->mode))
+            .kv("keys", rt->settings->keys.size()).msg("started");
+        daemon::notify_ready();
+        int rc = 0;
+        for (;;) {
+            const auto event = signals.wait_for(std::chrono::milliseconds(1000));
+            if (!event) {
+                if (!runner.running()) {
+                    log::error().msg("milter loop ended unexpectedly");
+                    rc = 1;
+                    break;
+                }
+                continue;
+            }
+            if (*event == daemon::SignalSet::Event::stop) break;
+            daemon::notify_reloading();
+            try {
+                // After the privilege drop the key files must be readable by the daemon's user for
+                // a reload to pick up new keys; otherwise the old configuration stays.
+                rt = runtime(load(daemon::reload(schema, argc, argv)), key_cache);
+                runner.set_factory(factory(rt));
+                log::notice().kv("keys", rt->settings->keys.size()).msg("configuration reloaded");
+            } catch (const std::exception& e) {
+                log::error().kv("error", e.what()).msg("reload failed; keeping the old configuration");
+            }
+            daemon::notify_ready();
+        }
+        daemon::notify_stopping();
+        runner.stop();
+        daemon::remove_pid_file(start.common.pid_file);
+        log::notice().msg("stopped");
+        return rc;
+    } catch (const std::exception& e) {
+        log::error().kv("error", e.what()).msg("fatal");
+        return 1;
+    }
+}
