@@ -107,8 +107,8 @@ policy::Action GreyPolicy::handle(const policy::Request& req, const policy::Peer
     line.queue_id(req.queue_id)
         .kv("conn", peer.connection_id)
         .kv("client", req.client_address_raw)
-        .kv("from", req.sender)
-        .kv("to", req.recipient)
+        .kv("from", "<" + req.sender + ">")
+        .kv("to", "<" + req.recipient + ">")
         .kv("result", grey::kind_name(d.result.kind))
         .kv("reason", d.result.reason);
     if (!d.result.key_kind.empty()) line.kv("key", d.result.key_kind).kv("key_client", d.result.key_client);

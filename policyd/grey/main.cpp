@@ -7,6 +7,7 @@
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
 #include "common/policy/server.hpp"
+#include "common/store/redis_grey_store.hpp"
 #include "common/store/sqlite_grey_store.hpp"
 #include "mailmoat/version.hpp"
 #include "policyd/grey/grey_policy.hpp"
@@ -22,11 +23,17 @@ std::shared_ptr<mm::dns::Resolver> resolver_for(const mm::greyd::Settings& s) {
                                   s.common.dns_retries, s.dns_cache_size);
 }
 
-/// Opens the store the settings name. Throws config::ConfigError (unsupported kind) or
-/// store::StoreError (cannot open), both fatal at start and keeping the old store on reload.
+/// Opens the store the settings name. Throws store::StoreError when SQLite cannot open the file (fatal
+/// at start; a reload keeps the old store). A Redis store opens lazily: an absent server is a tempfail.
 std::shared_ptr<mm::store::GreyStore> open_store(const mm::greyd::Settings& s) {
-    if (s.store.kind == mm::greyd::StoreSpec::Kind::redis)
-        throw mm::config::ConfigError("store: the redis store is not available in this version");
+    if (s.store.kind == mm::greyd::StoreSpec::Kind::redis) {
+        mm::store::RedisOptions o;
+        o.host = s.store.host;
+        o.port = s.store.port;
+        o.db = s.store.db;
+        o.ttl = s.engine.max_age;
+        return std::make_shared<mm::store::RedisGreyStore>(o);
+    }
     mm::store::SqliteOptions o;
     o.path = s.store.path;
     o.synchronous_full = s.sqlite_synchronous_full;

@@ -76,7 +76,7 @@ config::Schema make_schema() {
     s.add_list("whitelist-recipient-entries", {}, "Recipient whitelist entries given inline (same syntax as the files).");
     s.add_list("no-auto-whitelist", {}, "Client networks never auto-whitelisted.");
     s.add_string("greylist-text", "Greylisted, please try again in %d seconds",
-                 "Text after the 4.7.1 status code; %d is the remaining delay in seconds (postgrey --greylist-text).");
+                 "Text after the 4.7.1 status code; %d (or postgrey's %s) is the remaining delay in seconds (postgrey --greylist-text).");
     s.add_string("greylist-action", "DEFER_IF_PERMIT",
                  "Action for a greylisted triplet: DEFER_IF_PERMIT, DEFER or a 4NN code (postgrey --greylist-action).");
     s.add_bool("x-greylist-header", true,
@@ -209,7 +209,7 @@ std::string expand_text(std::string_view text, std::chrono::seconds remaining) {
     std::string out;
     for (std::size_t i = 0; i < text.size(); ++i) {
         if (text[i] == '%' && i + 1 < text.size()) {
-            if (text[i + 1] == 'd') {
+            if (text[i + 1] == 'd' || text[i + 1] == 's') {  // %s: postgrey's spelling
                 out += std::to_string(remaining.count());
                 ++i;
                 continue;

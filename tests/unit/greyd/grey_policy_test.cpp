@@ -175,4 +175,5 @@ TEST_CASE("store specs", "[greyd][settings]") {
 TEST_CASE("expand_text", "[greyd][settings]") {
     CHECK(greyd::expand_text("try in %d s", 42s) == "try in 42 s");
     CHECK(greyd::expand_text("%% %x %", 1s) == "% %x %");
+    CHECK(greyd::expand_text("postgrey style %s", 7s) == "postgrey style 7");
 }
