@@ -143,7 +143,7 @@ void ClientWhitelist::load_file(const std::string& path) { load(*this, path); }
 
 std::string ClientWhitelist::match(const util::IpAddress& address, std::string_view client_name) const {
     for (const auto& n : networks_)
-        if (n.contains(address)) return n.to_string();
+        if (n.contains(address)) return n.prefix_len == n.address.bit_length() ? n.address.to_string() : n.to_string();
     if (client_name.empty() || client_name == "unknown") return {};
     auto name = lower(client_name);
     if (!name.empty() && name.back() == '.') name.pop_back();

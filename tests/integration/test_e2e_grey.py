@@ -35,6 +35,16 @@ def state_dir():
     return d
 
 
+def no_spf_config(d):
+    """A config file turning SPF keying off (booleans are bare flags on the command line, so a
+    default-on one is switched off in a file). Returns ["--config", path]."""
+    path = os.path.join(d, "grey.conf")
+    with open(path, "w") as f:
+        f.write("spf-keying = no\n")
+    os.chmod(path, 0o644)
+    return ["--config", path]
+
+
 def ask(sock_spec, timeout=30, **attrs):
     """One policy request on a fresh connection; returns the action text."""
     host, port = sock_spec[len("inet:"):].rsplit(":", 1)
@@ -60,7 +70,7 @@ class GreyEndToEnd(mmtest.TestCase):
     def test_through_postfix(self):
         sdir = state_dir()
         try:
-            args = ["--delay", "2s", "--spf-keying", "no", "--store", f"sqlite:{sdir}/grey.db",
+            args = ["--delay", "2s", *no_spf_config(sdir), "--store", f"sqlite:{sdir}/grey.db",
                     "--whitelist-recipient-entries", "postmaster@", "--hostname", "mx.test"]
             with mmtest.Sink() as sink, mmtest.Daemon(PROGRAM, args) as grey:
                 params = {
@@ -129,7 +139,7 @@ class GreyEndToEnd(mmtest.TestCase):
     def test_state_survives_sigterm_and_kill9(self):
         sdir = state_dir()
         # No auto-whitelisting here: every re-asked triplet must pass on its own stored entry.
-        args = ["--delay", "2s", "--spf-keying", "no", "--auto-whitelist-clients", "0", "--store", f"sqlite:{sdir}/grey.db"]
+        args = ["--delay", "2s", *no_spf_config(sdir), "--auto-whitelist-clients", "0", "--store", f"sqlite:{sdir}/grey.db"]
         try:
             # SIGTERM: a clean stop (the harness checks exit status 0).
             with mmtest.Daemon(PROGRAM, args) as grey:
@@ -187,7 +197,7 @@ class GreyEndToEnd(mmtest.TestCase):
 
     def test_concurrent_and_hostile_clients(self):
         sdir = state_dir()
-        args = ["--delay", "1h", "--spf-keying", "no", "--store", f"sqlite:{sdir}/grey.db",
+        args = ["--delay", "1h", *no_spf_config(sdir), "--store", f"sqlite:{sdir}/grey.db",
                 "--greylist-text", "Greylisted", "--idle-timeout", "30s"]
         try:
             with mmtest.Daemon(PROGRAM, args) as grey:
@@ -238,7 +248,7 @@ class GreyEndToEnd(mmtest.TestCase):
 
     def test_store_failure_action(self):
         sdir = state_dir()
-        args = ["--spf-keying", "no", "--store", f"sqlite:{sdir}/grey.db",
+        args = [*no_spf_config(sdir), "--store", f"sqlite:{sdir}/grey.db",
                 "--store-failure-action", "DEFER_IF_PERMIT 4.3.0 greylisting store unavailable"]
         try:
             with mmtest.Daemon(PROGRAM, args) as grey:

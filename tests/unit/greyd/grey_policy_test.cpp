@@ -1,6 +1,7 @@
 // tests/unit/greyd/grey_policy_test.cpp - mailmoat-grey answers: DEFER_IF_PERMIT 4.7.1 with the remaining
 // delay, X-Greylist once per message, the store-failure action, skips; settings validation and defaults.
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "common/store/sqlite_grey_store.hpp"
 #include "fakes/fake_clock.hpp"
@@ -13,8 +14,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
-config::Values values(std::vector<std::string> args) {
-    args.insert(args.begin(), {"--config", ""});
+// An initializer_list of strings, not a vector: {"--key", "value"} would otherwise pick vector's
+// iterator-pair constructor with two unrelated pointers.
+// Booleans are bare flags on the command line ("--privacy"); switching a default-on one off takes a
+// config file line, hence conf_file.
+config::Values values(std::initializer_list<std::string> list, const std::string& conf_file = "") {
+    std::vector<std::string> args{"--config", conf_file};
+    args.insert(args.end(), list.begin(), list.end());
     return config::parse(greyd::make_schema(), args);
 }
 
@@ -38,8 +44,13 @@ struct Fixture {
     std::shared_ptr<test::FakeResolver> resolver = std::make_shared<test::FakeResolver>(
         "pool.example TXT \"v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all\"\n");
     std::unique_ptr<greyd::GreyPolicy> policy;
-    explicit Fixture(std::vector<std::string> args = {}, bool down = false) {
-        auto s = std::make_shared<greyd::Settings>(greyd::build_settings(values(args)));
+    explicit Fixture(std::initializer_list<std::string> args = {}, bool down = false, const std::string& conf = "") {
+        std::string conf_file;
+        if (!conf.empty()) {
+            conf_file = dir.file("grey.conf");
+            std::ofstream(conf_file) << conf;
+        }
+        auto s = std::make_shared<greyd::Settings>(greyd::build_settings(values(args, conf_file)));
         if (down) store = std::make_shared<DownStore>();
         else store = std::make_shared<store::SqliteGreyStore>(store::SqliteOptions{dir.file("grey.db")});
         policy = std::make_unique<greyd::GreyPolicy>(s, store, resolver, clock);
@@ -93,7 +104,8 @@ TEST_CASE("X-Greylist once per message with three recipients", "[greyd]") {
 }
 
 TEST_CASE("greylist-action, greylist-text and x-greylist-header settings", "[greyd]") {
-    Fixture f({"--greylist-action", "450", "--greylist-text", "wait %d s (100%%)", "--x-greylist-header", "no", "--delay", "60"});
+    Fixture f({"--greylist-action", "450", "--greylist-text", "wait %d s (100%%)", "--delay", "60"}, false,
+              "x-greylist-header = no\n");
     CHECK(f.act(f.req("203.0.113.5")) == "450 4.7.1 wait 60 s (100%)");
     f.clock.advance(60s);
     CHECK(f.act(f.req("203.0.113.5", "bob@rcpt.example", "i2")) == "DUNNO");
@@ -126,7 +138,7 @@ TEST_CASE("SPF keying through the handler: the retry from the pool's other netwo
     d = f.policy->decide(f.req("198.51.100.20", "bob@rcpt.example", "i2", "news@pool.example"));
     CHECK(d.result.kind == grey::Result::Kind::pass);
     CHECK(d.action.keyword() == "PREPEND");
-    Fixture off({"--spf-keying", "no"});
+    Fixture off({}, false, "spf-keying = no\n");
     (void)off.policy->decide(off.req("192.0.2.10", "bob@rcpt.example", "i1", "news@pool.example"));
     off.clock.advance(300s);
     d = off.policy->decide(off.req("198.51.100.20", "bob@rcpt.example", "i2", "news@pool.example"));
