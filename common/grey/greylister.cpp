@@ -27,10 +27,14 @@ Result tempfail(std::string error) {
 
 const char* kind_name(Result::Kind k) noexcept {
     switch (k) {
-    case Result::Kind::pass: return "pass";
-    case Result::Kind::greylisted: return "greylisted";
-    case Result::Kind::whitelisted: return "whitelisted";
-    case Result::Kind::tempfail: return "tempfail";
+        case Result::Kind::pass:
+            return "pass";
+        case Result::Kind::greylisted:
+            return "greylisted";
+        case Result::Kind::whitelisted:
+            return "whitelisted";
+        case Result::Kind::tempfail:
+            return "tempfail";
     }
     return "tempfail";
 }
@@ -64,9 +68,8 @@ Result Greylister::decide(const Query& q) const {
         r.reason = "sasl";
         return r;
     }
-    if (!q.ccert_fingerprint.empty() &&
-        std::find(config_.trusted_ccerts.begin(), config_.trusted_ccerts.end(), lower(q.ccert_fingerprint)) !=
-            config_.trusted_ccerts.end()) {
+    if (!q.ccert_fingerprint.empty() && std::find(config_.trusted_ccerts.begin(), config_.trusted_ccerts.end(),
+                                                  lower(q.ccert_fingerprint)) != config_.trusted_ccerts.end()) {
         r.kind = Result::Kind::pass;
         r.reason = "ccert";
         return r;
@@ -85,10 +88,9 @@ Result Greylister::decide(const Query& q) const {
     const auto now = clock_.now();
     const auto group = client_group(q.client, config_.ipv4_prefix, config_.ipv6_prefix);
     const auto client_key = store_key("c:" + group);
-    const bool may_auto_whitelist =
-        config_.auto_whitelist_clients > 0 &&
-        std::none_of(config_.no_auto_whitelist.begin(), config_.no_auto_whitelist.end(),
-                     [&](const util::IpNetwork& n) { return n.contains(q.client); });
+    const bool may_auto_whitelist = config_.auto_whitelist_clients > 0 &&
+                                    std::none_of(config_.no_auto_whitelist.begin(), config_.no_auto_whitelist.end(),
+                                                 [&](const util::IpNetwork& n) { return n.contains(q.client); });
     if (may_auto_whitelist) {
         auto c = store_.client(client_key, now, config_.max_age);
         if (c.status == store::Status::tempfail) return tempfail(std::move(c.error));
@@ -112,7 +114,8 @@ Result Greylister::decide(const Query& q) const {
                                            : spf_->check_mail_from(q.client, q.sender, q.helo);
         if (spf.code == spf::Code::pass && !spf.domain.empty()) {
             const auto domain = lower(spf.domain);
-            if (std::find(config_.skip_domains.begin(), config_.skip_domains.end(), domain) != config_.skip_domains.end()) {
+            if (std::find(config_.skip_domains.begin(), config_.skip_domains.end(), domain) !=
+                config_.skip_domains.end()) {
                 r.kind = Result::Kind::whitelisted;
                 r.reason = "spf-skip-domain:" + domain;
                 return r;
@@ -132,17 +135,14 @@ Result Greylister::decide(const Query& q) const {
         r.remaining = config_.delay;
         return r;
     }
+    // seen() has already recorded this attempt; only the transitions below write again.
     if (e.passed) {
-        auto t = store_.touch(r.key, now, true);
-        if (t.status == store::Status::tempfail) return tempfail(std::move(t.error));
         r.kind = Result::Kind::pass;
         r.reason = "known";
         return r;
     }
     const auto age = secs(now - e.first_seen);
     if (age < config_.delay) {
-        auto t = store_.touch(r.key, now, false);
-        if (t.status == store::Status::tempfail) return tempfail(std::move(t.error));
         r.kind = Result::Kind::greylisted;
         r.reason = "early-retry";
         r.remaining = config_.delay - age;
@@ -156,7 +156,7 @@ Result Greylister::decide(const Query& q) const {
         r.remaining = config_.delay;
         return r;
     }
-    auto t = store_.touch(r.key, now, true);
+    auto t = store_.set_passed(r.key);
     if (t.status == store::Status::tempfail) return tempfail(std::move(t.error));
     // The first accepted retry of a triplet counts towards the client's auto-whitelisting. With
     // concurrent retries of one triplet both may count; the threshold is a heuristic, not a ledger.
@@ -170,6 +170,8 @@ Result Greylister::decide(const Query& q) const {
     return r;
 }
 
-store::CountResult Greylister::sweep() const { return store_.expire(clock_.now() - config_.max_age); }
+store::CountResult Greylister::sweep() const {
+    return store_.expire(clock_.now() - config_.max_age);
+}
 
 }  // namespace mailmoat::grey

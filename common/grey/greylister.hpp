@@ -28,9 +28,9 @@ struct Config {
     unsigned ipv6_prefix = 64;            // 128: exact address
     SenderRules sender_rules;
     bool spf_keying = true;
-    std::vector<std::string> skip_domains;          // SPF-authenticated sender domains never greylisted
+    std::vector<std::string> skip_domains;           // SPF-authenticated sender domains never greylisted
     std::vector<util::IpNetwork> no_auto_whitelist;  // clients never auto-whitelisted
-    std::vector<std::string> trusted_ccerts;        // ccert_fingerprint values that skip greylisting
+    std::vector<std::string> trusted_ccerts;         // ccert_fingerprint values that skip greylisting
     bool skip_sasl = true;
 };
 
@@ -39,7 +39,7 @@ struct Query {
     util::IpAddress client;
     std::string client_name = "unknown";  // Postfix client_name: verified, or "unknown"
     std::string helo;
-    std::string sender;                    // envelope sender, "" for the null sender
+    std::string sender;  // envelope sender, "" for the null sender
     std::string recipient;
     std::string sasl_username;
     std::string ccert_fingerprint;

@@ -34,8 +34,8 @@ KeyHasher KeyHasher::from_file(const std::string& path) {
 std::string KeyHasher::hash(std::string_view text) const {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
-    if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(text.data()),
-             text.size(), md, &len) == nullptr)
+    if (HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+             reinterpret_cast<const unsigned char*>(text.data()), text.size(), md, &len) == nullptr)
         throw std::runtime_error("HMAC-SHA256 failed");
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;

@@ -6,8 +6,12 @@
 namespace mailmoat::grey {
 namespace {
 
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-bool word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_'; }
+bool starts_with(std::string_view s, std::string_view p) {
+    return s.substr(0, p.size()) == p;
+}
+bool word_char(char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
 
 /// BATV (draft-levine-smtp-batv-01 §3): "prvs=TAG=user"; the tag changes with every message.
 std::string_view strip_batv(std::string_view local) {

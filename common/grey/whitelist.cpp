@@ -32,7 +32,9 @@ std::string_view content(std::string_view line) {
     return trim(hash == std::string_view::npos ? line : line.substr(0, hash));
 }
 
-bool is_regex(std::string_view s) { return s.size() >= 3 && s.front() == '/' && s.back() == '/'; }
+bool is_regex(std::string_view s) {
+    return s.size() >= 3 && s.front() == '/' && s.back() == '/';
+}
 
 bool has_space(std::string_view s) {
     for (const char c : s)
@@ -48,7 +50,8 @@ bool partial_ipv4(std::string_view s, util::IpNetwork& out) {
     while (i <= s.size()) {
         std::size_t j = i;
         unsigned v = 0;
-        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j])) != 0 && j - i < 3) v = v * 10 + static_cast<unsigned>(s[j++] - '0');
+        while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j])) != 0 && j - i < 3)
+            v = v * 10 + static_cast<unsigned>(s[j++] - '0');
         if (j == i || v > 255) return false;
         value = (value << 8) | v;
         ++octets;
@@ -73,7 +76,8 @@ void load(List& list, const std::string& path) {
         if (line.size() > max_line) throw config::ConfigError(path + ":" + std::to_string(n) + ": line too long");
         auto problem = list.add(line);
         if (!problem.empty()) throw config::ConfigError(path + ":" + std::to_string(n) + ": " + problem);
-        if (list.size() > max_entries) throw config::ConfigError(path + ": more than " + std::to_string(max_entries) + " entries");
+        if (list.size() > max_entries)
+            throw config::ConfigError(path + ": more than " + std::to_string(max_entries) + " entries");
     }
 }
 
@@ -139,7 +143,9 @@ std::string ClientWhitelist::add(std::string_view line) {
     return {};
 }
 
-void ClientWhitelist::load_file(const std::string& path) { load(*this, path); }
+void ClientWhitelist::load_file(const std::string& path) {
+    load(*this, path);
+}
 
 std::string ClientWhitelist::match(const util::IpAddress& address, std::string_view client_name) const {
     for (const auto& n : networks_)
@@ -184,7 +190,9 @@ std::string RecipientWhitelist::add(std::string_view line) {
     return {};
 }
 
-void RecipientWhitelist::load_file(const std::string& path) { load(*this, path); }
+void RecipientWhitelist::load_file(const std::string& path) {
+    load(*this, path);
+}
 
 std::string RecipientWhitelist::match(std::string_view recipient) const {
     const auto r = lower(recipient);
@@ -197,7 +205,8 @@ std::string RecipientWhitelist::match(std::string_view recipient) const {
         if (l == local) return l + "@";
     for (const auto& d : domains_) {
         if (domain == d) return d;
-        if (domain.size() > d.size() && domain.substr(domain.size() - d.size()) == d && domain[domain.size() - d.size() - 1] == '.')
+        if (domain.size() > d.size() && domain.substr(domain.size() - d.size()) == d &&
+            domain[domain.size() - d.size() - 1] == '.')
             return d;
     }
     for (const auto& p : patterns_)

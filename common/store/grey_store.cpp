@@ -5,9 +5,12 @@ namespace mailmoat::store {
 
 const char* status_name(Status s) noexcept {
     switch (s) {
-    case Status::ok: return "ok";
-    case Status::not_found: return "not_found";
-    case Status::tempfail: return "tempfail";
+        case Status::ok:
+            return "ok";
+        case Status::not_found:
+            return "not_found";
+        case Status::tempfail:
+            return "tempfail";
     }
     return "tempfail";
 }

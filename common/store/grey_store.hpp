@@ -22,22 +22,22 @@ struct Entry {
     std::string key;
     TimePoint first_seen{};
     TimePoint last_seen{};
-    std::uint64_t count = 0;   // attempts seen, the first included
-    bool passed = false;       // a retry was accepted at least once
+    std::uint64_t count = 0;  // attempts seen, the first included
+    bool passed = false;      // a retry was accepted at least once
 };
 
 struct [[nodiscard]] EntryResult {
     Status status = Status::tempfail;
-    Entry entry;               // ok only
-    bool created = false;      // ok only: this call inserted the entry (first seen)
-    std::string error;         // tempfail only: why, for the log
+    Entry entry;           // ok only
+    bool created = false;  // ok only: this call inserted the entry (first seen)
+    std::string error;     // tempfail only: why, for the log
 };
 
 /// Per-client auto-whitelist counter (postgrey's --auto-whitelist-clients).
 struct ClientEntry {
     std::string client;
     TimePoint last_seen{};
-    std::uint64_t count = 0;   // successful retries
+    std::uint64_t count = 0;  // successful retries
 };
 
 struct [[nodiscard]] ClientResult {
@@ -69,10 +69,14 @@ public:
     virtual ~GreyStore() = default;
 
     /// Atomically: when no entry has `key`, inserts {first_seen = last_seen = now, count = 1} and
-    /// returns it with created = true; otherwise returns the stored entry unchanged (created = false).
-    /// Two concurrent callers with one new key: exactly one sees created = true. An entry whose
-    /// last_seen is older than now - max_age counts as absent and is replaced.
+    /// returns it with created = true; otherwise records this attempt (last_seen = now, count += 1)
+    /// and returns the entry as it was before (created = false), so one round trip serves the common
+    /// cases. Two concurrent callers with one new key: exactly one sees created = true. An entry
+    /// whose last_seen is older than now - max_age counts as absent and is replaced.
     virtual EntryResult seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) = 0;
+
+    /// Marks an entry as passed (its retry was accepted). not_found when it vanished meanwhile.
+    virtual EntryResult set_passed(std::string_view key) = 0;
 
     /// Records another attempt: last_seen = now, count += 1, passed |= passed. not_found when the
     /// entry vanished (expired and swept) meanwhile.

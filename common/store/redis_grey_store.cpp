@@ -15,6 +15,9 @@ namespace {
 constexpr const char* seen_lua =
     "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
     "if v[1] and tonumber(v[2]) >= tonumber(ARGV[1]) - tonumber(ARGV[2]) then\n"
+    "  redis.call('HSET', KEYS[1], 'l', ARGV[1])\n"
+    "  redis.call('HINCRBY', KEYS[1], 'c', 1)\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "  return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'f', ARGV[1], 'l', ARGV[1], 'c', 1, 'p', 0)\n"
@@ -28,6 +31,13 @@ constexpr const char* touch_lua =
     "redis.call('HINCRBY', KEYS[1], 'c', 1)\n"
     "if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'p', 1) end\n"
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
+    "return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n";
+
+// KEYS[1] entry. nil when absent.
+constexpr const char* pass_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "redis.call('HSET', KEYS[1], 'p', 1)\n"
     "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
     "return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n";
 
@@ -47,8 +57,12 @@ constexpr const char* add_client_lua =
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "return {tonumber(ARGV[1]), c}\n";
 
-std::int64_t to_unix(TimePoint t) { return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count(); }
-TimePoint from_unix(long long s) { return TimePoint{std::chrono::seconds(s)}; }
+std::int64_t to_unix(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+TimePoint from_unix(long long s) {
+    return TimePoint{std::chrono::seconds(s)};
+}
 
 timeval to_timeval(std::chrono::milliseconds ms) {
     timeval tv{};
@@ -87,7 +101,8 @@ struct RedisGreyStore::Connection {
             argv.push_back(a.data());
             lens.push_back(a.size());
         }
-        RedisReply r(static_cast<redisReply*>(redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+        RedisReply r(static_cast<redisReply*>(
+            redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
         if (!r) {
             broken = true;
             throw Failure{std::string("redis: ") + (ctx->errstr[0] != '\0' ? ctx->errstr : "connection lost")};
@@ -114,7 +129,8 @@ private:
     std::unique_ptr<Connection> c_;
 };
 
-RedisGreyStore::RedisGreyStore(RedisOptions options, const util::Clock& clock) : options_(std::move(options)), clock_(clock) {}
+RedisGreyStore::RedisGreyStore(RedisOptions options, const util::Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
 RedisGreyStore::~RedisGreyStore() = default;
 
 std::string RedisGreyStore::describe() const {
@@ -139,11 +155,13 @@ std::unique_ptr<RedisGreyStore::Connection> RedisGreyStore::acquire(std::string&
         return nullptr;
     }
     auto c = std::make_unique<Connection>();
-    c->ctx.reset(redisConnectWithTimeout(options_.host.c_str(), static_cast<int>(options_.port), to_timeval(options_.timeout)));
+    c->ctx.reset(
+        redisConnectWithTimeout(options_.host.c_str(), static_cast<int>(options_.port), to_timeval(options_.timeout)));
     try {
         if (!c->ctx) throw Failure{"redis: out of memory"};
         if (c->ctx->err != 0) throw Failure{"redis: " + describe() + ": " + c->ctx->errstr};
-        if (redisSetTimeout(c->ctx.get(), to_timeval(options_.timeout)) != REDIS_OK) throw Failure{"redis: cannot set timeout"};
+        if (redisSetTimeout(c->ctx.get(), to_timeval(options_.timeout)) != REDIS_OK)
+            throw Failure{"redis: cannot set timeout"};
         if (options_.db != 0) (void)c->command({"SELECT", std::to_string(options_.db)});
     } catch (const Failure& f) {
         pool_.with_lock([&](Pool& p) {
@@ -209,8 +227,9 @@ EntryResult entry_from(const redisReply* r, std::string_view key) {
 EntryResult RedisGreyStore::seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) {
     return guarded<EntryResult>([&] {
         Lease lease(*this);
-        auto r = (*lease).command({"EVAL", seen_lua, "1", options_.prefix + "e:" + std::string(key), std::to_string(to_unix(now)),
-                                   std::to_string(max_age.count()), std::to_string(options_.ttl.count())});
+        auto r = (*lease).command({"EVAL", seen_lua, "1", options_.prefix + "e:" + std::string(key),
+                                   std::to_string(to_unix(now)), std::to_string(max_age.count()),
+                                   std::to_string(options_.ttl.count())});
         return entry_from(r.get(), key);
     });
 }
@@ -218,8 +237,17 @@ EntryResult RedisGreyStore::seen(std::string_view key, TimePoint now, std::chron
 EntryResult RedisGreyStore::touch(std::string_view key, TimePoint now, bool passed) {
     return guarded<EntryResult>([&] {
         Lease lease(*this);
-        auto r = (*lease).command({"EVAL", touch_lua, "1", options_.prefix + "e:" + std::string(key), std::to_string(to_unix(now)),
-                                   passed ? "1" : "0", std::to_string(options_.ttl.count())});
+        auto r =
+            (*lease).command({"EVAL", touch_lua, "1", options_.prefix + "e:" + std::string(key),
+                              std::to_string(to_unix(now)), passed ? "1" : "0", std::to_string(options_.ttl.count())});
+        return entry_from(r.get(), key);
+    });
+}
+
+EntryResult RedisGreyStore::set_passed(std::string_view key) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"EVAL", pass_lua, "1", options_.prefix + "e:" + std::string(key)});
         return entry_from(r.get(), key);
     });
 }
@@ -256,7 +284,8 @@ ClientResult RedisGreyStore::add_client_pass(std::string_view client, TimePoint 
     return guarded<ClientResult>([&] {
         Lease lease(*this);
         auto r = (*lease).command({"EVAL", add_client_lua, "1", options_.prefix + "c:" + std::string(client),
-                                   std::to_string(to_unix(now)), std::to_string(at_least), std::to_string(options_.ttl.count())});
+                                   std::to_string(to_unix(now)), std::to_string(at_least),
+                                   std::to_string(options_.ttl.count())});
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected script reply"};
         ClientResult out;
         out.status = Status::ok;
@@ -294,7 +323,8 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
                     if (key.find(substring) == std::string::npos) continue;
                     if (kind[0] == 'e') {
                         auto v = c.command({"HMGET", full, "f", "l", "c", "p"});
-                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 4 || v->element[0]->type == REDIS_REPLY_NIL) continue;
+                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 4 || v->element[0]->type == REDIS_REPLY_NIL)
+                            continue;
                         Entry e;
                         e.key = key;
                         e.first_seen = from_unix(reply_int(v->element[0]));
@@ -304,7 +334,8 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
                         out.entries.push_back(std::move(e));
                     } else {
                         auto v = c.command({"HMGET", full, "l", "c"});
-                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 2 || v->element[0]->type == REDIS_REPLY_NIL) continue;
+                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 2 || v->element[0]->type == REDIS_REPLY_NIL)
+                            continue;
                         ClientEntry e;
                         e.client = key;
                         e.last_seen = from_unix(reply_int(v->element[0]));
@@ -315,7 +346,8 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
                 }
             } while (cursor != "0" && found < limit);
         }
-        std::sort(out.entries.begin(), out.entries.end(), [](const Entry& a, const Entry& b) { return a.first_seen < b.first_seen; });
+        std::sort(out.entries.begin(), out.entries.end(),
+                  [](const Entry& a, const Entry& b) { return a.first_seen < b.first_seen; });
         return out;
     });
 }

@@ -17,11 +17,11 @@ struct RedisOptions {
     std::string host = "127.0.0.1";
     unsigned port = 6379;
     unsigned db = 0;
-    std::string prefix = "mmgrey:";                   // key namespace, so one Redis can serve others too
-    std::chrono::seconds ttl{35 * 24 * 3600};         // every write sets this TTL: Redis expires old entries
-    std::chrono::milliseconds timeout{500};           // connect and per-command timeout
-    std::chrono::milliseconds min_backoff{100};       // after a failure, no new connection attempt before this
-    std::chrono::milliseconds max_backoff{5000};      // doubling up to this
+    std::string prefix = "mmgrey:";               // key namespace, so one Redis can serve others too
+    std::chrono::seconds ttl{35 * 24 * 3600};     // every write sets this TTL: Redis expires old entries
+    std::chrono::milliseconds timeout{500};       // connect and per-command timeout
+    std::chrono::milliseconds min_backoff{100};   // after a failure, no new connection attempt before this
+    std::chrono::milliseconds max_backoff{5000};  // doubling up to this
     std::size_t max_idle_connections = 8;
 };
 
@@ -38,6 +38,7 @@ public:
 
     EntryResult seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) override;
     EntryResult touch(std::string_view key, TimePoint now, bool passed) override;
+    EntryResult set_passed(std::string_view key) override;
     EntryResult restart(std::string_view key, TimePoint now) override;
     ClientResult client(std::string_view client, TimePoint now, std::chrono::seconds max_age) override;
     ClientResult add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) override;

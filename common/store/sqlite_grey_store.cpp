@@ -16,6 +16,8 @@ enum Stmt : std::size_t {
     select_entry,
     upsert_entry,
     touch_entry,
+    record_entry,
+    pass_entry,
     restart_entry,
     select_client,
     add_client,
@@ -36,6 +38,8 @@ constexpr std::array<const char*, stmt_count> sql = {
     "INSERT OR REPLACE INTO grey(key, first, last, count, passed) VALUES(?1, ?2, ?2, 1, 0)",
     "UPDATE grey SET last = ?2, count = count + 1, passed = passed | ?3 WHERE key = ?1 "
     "RETURNING first, last, count, passed",
+    "UPDATE grey SET last = ?2, count = count + 1 WHERE key = ?1",
+    "UPDATE grey SET passed = 1 WHERE key = ?1 RETURNING first, last, count, passed",
     "UPDATE grey SET first = ?2, last = ?2, count = 1, passed = 0 WHERE key = ?1 RETURNING first, last, count, passed",
     "SELECT last, count FROM clients WHERE client = ?1 AND last >= ?2",
     "INSERT INTO clients(client, last, count) VALUES(?1, ?2, max(1, ?3)) ON CONFLICT(client) DO UPDATE SET "
@@ -60,7 +64,9 @@ constexpr const char* schema_sql =
 std::int64_t to_unix(TimePoint t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
-TimePoint from_unix(std::int64_t s) { return TimePoint{std::chrono::seconds(s)}; }
+TimePoint from_unix(std::int64_t s) {
+    return TimePoint{std::chrono::seconds(s)};
+}
 
 /// Resets a statement after use whatever happens (and clears its bindings).
 class Use {
@@ -104,12 +110,15 @@ using Conn = SqliteGreyStore::Connection;
 void bind(sqlite3_stmt* s, int i, std::string_view text) {
     sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
-void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+void bind(sqlite3_stmt* s, int i, std::int64_t v) {
+    sqlite3_bind_int64(s, i, v);
+}
 
 std::string column_text(sqlite3_stmt* s, int i) {
     const auto* p = sqlite3_column_text(s, i);
-    return p != nullptr ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
-                        : std::string();
+    return p != nullptr
+               ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+               : std::string();
 }
 
 Entry read_entry(sqlite3_stmt* s, std::string_view key, int first_col) {
@@ -255,7 +264,13 @@ EntryResult SqliteGreyStore::seen(std::string_view key, TimePoint now, std::chro
                 bind(u.get(), 1, key);
                 if (step(c, u.get()) == SQLITE_ROW) {
                     r.entry = read_entry(u.get(), key, 0);
-                    if (r.entry.last_seen >= now - max_age) return r;
+                    if (r.entry.last_seen >= now - max_age) {
+                        Use rec(c.stmts[record_entry].get());
+                        bind(rec.get(), 1, key);
+                        bind(rec.get(), 2, to_unix(now));
+                        (void)step(c, rec.get());
+                        return r;
+                    }
                 }
             }
             Use u(c.stmts[upsert_entry].get());
@@ -277,6 +292,24 @@ EntryResult SqliteGreyStore::touch(std::string_view key, TimePoint now, bool pas
         bind(u.get(), 1, key);
         bind(u.get(), 2, to_unix(now));
         bind(u.get(), 3, std::int64_t{passed ? 1 : 0});
+        EntryResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.entry = read_entry(u.get(), key, 0);
+            while (step(c, u.get()) == SQLITE_ROW) {
+            }
+        }
+        return r;
+    });
+}
+
+EntryResult SqliteGreyStore::set_passed(std::string_view key) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[pass_entry].get());
+        bind(u.get(), 1, key);
         EntryResult r;
         r.status = Status::not_found;
         if (step(c, u.get()) == SQLITE_ROW) {

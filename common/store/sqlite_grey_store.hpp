@@ -37,6 +37,7 @@ public:
 
     EntryResult seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) override;
     EntryResult touch(std::string_view key, TimePoint now, bool passed) override;
+    EntryResult set_passed(std::string_view key) override;
     EntryResult restart(std::string_view key, TimePoint now) override;
     ClientResult client(std::string_view client, TimePoint now, std::chrono::seconds max_age) override;
     ClientResult add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) override;

@@ -34,12 +34,14 @@ GreyPolicy::GreyPolicy(std::shared_ptr<const Settings> settings, std::shared_ptr
         o.receiver = s.hostname;
         evaluator_ = std::make_unique<spf::Evaluator>(*resolver_, clock_, o);
         if (s.spf_cache_size > 0)
-            cache_ = std::make_unique<spf::ResultCache>(clock_, spf::CacheLimits{s.spf_cache_size, std::chrono::hours(1)});
+            cache_ =
+                std::make_unique<spf::ResultCache>(clock_, spf::CacheLimits{s.spf_cache_size, std::chrono::hours(1)});
     }
     std::shared_ptr<const grey::KeyHasher> hasher;
-    if (!s.privacy_key_file.empty()) hasher = std::make_shared<grey::KeyHasher>(grey::KeyHasher::from_file(s.privacy_key_file));
-    engine_ = std::make_unique<grey::Greylister>(s.engine, load_client_whitelist(s), load_recipient_whitelist(s), *store_,
-                                                 clock_, evaluator_.get(), cache_.get(), std::move(hasher));
+    if (!s.privacy_key_file.empty())
+        hasher = std::make_shared<grey::KeyHasher>(grey::KeyHasher::from_file(s.privacy_key_file));
+    engine_ = std::make_unique<grey::Greylister>(s.engine, load_client_whitelist(s), load_recipient_whitelist(s),
+                                                 *store_, clock_, evaluator_.get(), cache_.get(), std::move(hasher));
 }
 
 bool GreyPolicy::first_header_for(const std::string& instance) const {
@@ -78,20 +80,25 @@ Decision GreyPolicy::decide(const policy::Request& req) const {
     q.ccert_fingerprint = req.ccert_fingerprint;
     d.result = engine_->decide(q);
     switch (d.result.kind) {
-    case grey::Result::Kind::greylisted:
-        d.action = policy::Action::raw(s.greylist_action + " 4.7.1 " + expand_text(s.greylist_text, d.result.remaining));
-        break;
-    case grey::Result::Kind::tempfail: d.action = policy::Action::raw(s.store_failure_action); break;
-    case grey::Result::Kind::whitelisted: d.action = policy::Action::dunno(); break;
-    case grey::Result::Kind::pass:
-        if (d.result.reason == "retry" && s.x_greylist_header && first_header_for(req.instance)) {
-            d.action = policy::Action::prepend("X-Greylist: delayed " + std::to_string(d.result.delayed.count()) +
-                                               " seconds by mailmoat-grey-" + std::string(version) + " at " +
-                                               s.hostname + "; " + rfc5322_date(clock_.now()));
-        } else {
+        case grey::Result::Kind::greylisted:
+            d.action =
+                policy::Action::raw(s.greylist_action + " 4.7.1 " + expand_text(s.greylist_text, d.result.remaining));
+            break;
+        case grey::Result::Kind::tempfail:
+            d.action = policy::Action::raw(s.store_failure_action);
+            break;
+        case grey::Result::Kind::whitelisted:
             d.action = policy::Action::dunno();
-        }
-        break;
+            break;
+        case grey::Result::Kind::pass:
+            if (d.result.reason == "retry" && s.x_greylist_header && first_header_for(req.instance)) {
+                d.action = policy::Action::prepend("X-Greylist: delayed " + std::to_string(d.result.delayed.count()) +
+                                                   " seconds by mailmoat-grey-" + std::string(version) + " at " +
+                                                   s.hostname + "; " + rfc5322_date(clock_.now()));
+            } else {
+                d.action = policy::Action::dunno();
+            }
+            break;
     }
     return d;
 }
@@ -99,7 +106,11 @@ Decision GreyPolicy::decide(const policy::Request& req) const {
 policy::Action GreyPolicy::handle(const policy::Request& req, const policy::Peer& peer) const {
     auto d = decide(req);
     if (!d.skipped.empty()) {
-        log::debug().queue_id(req.queue_id).kv("conn", peer.connection_id).kv("result", "skipped").kv("reason", d.skipped);
+        log::debug()
+            .queue_id(req.queue_id)
+            .kv("conn", peer.connection_id)
+            .kv("result", "skipped")
+            .kv("reason", d.skipped);
         return d.action;
     }
     const bool failed = d.result.kind == grey::Result::Kind::tempfail;
@@ -112,7 +123,8 @@ policy::Action GreyPolicy::handle(const policy::Request& req, const policy::Peer
         .kv("result", grey::kind_name(d.result.kind))
         .kv("reason", d.result.reason);
     if (!d.result.key_kind.empty()) line.kv("key", d.result.key_kind).kv("key_client", d.result.key_client);
-    if (d.result.kind == grey::Result::Kind::greylisted) line.kv("remaining", static_cast<std::int64_t>(d.result.remaining.count()));
+    if (d.result.kind == grey::Result::Kind::greylisted)
+        line.kv("remaining", static_cast<std::int64_t>(d.result.remaining.count()));
     if (d.result.reason == "retry") line.kv("delayed", static_cast<std::int64_t>(d.result.delayed.count()));
     if (failed) line.kv("store", store_->describe());
     line.kv("action", std::string(d.action.keyword()));

@@ -19,7 +19,8 @@ namespace {
 
 std::shared_ptr<mm::dns::Resolver> resolver_for(const mm::greyd::Settings& s) {
     if (!s.engine.spf_keying) return nullptr;
-    return mm::dns::make_resolver(s.common.dns_server, std::chrono::duration_cast<std::chrono::milliseconds>(s.common.dns_timeout),
+    return mm::dns::make_resolver(s.common.dns_server,
+                                  std::chrono::duration_cast<std::chrono::milliseconds>(s.common.dns_timeout),
                                   s.common.dns_retries, s.dns_cache_size);
 }
 
@@ -82,7 +83,8 @@ int main(int argc, char** argv) {
         std::shared_ptr<const mm::greyd::Settings> current = settings;
         // The socket is made as root; the store is opened after the privilege drop so that its
         // files (database, -wal, -shm) belong to the daemon's user. Until then no request is served.
-        mm::policy::Server server(server_options(*current), std::make_shared<StartingHandler>(current->store_failure_action));
+        mm::policy::Server server(server_options(*current),
+                                  std::make_shared<StartingHandler>(current->store_failure_action));
         server.listen();
         mm::daemon::write_pid_file(current->common.pid_file);
         mm::daemon::drop_privileges(current->common.user, current->common.group);
@@ -100,7 +102,8 @@ int main(int argc, char** argv) {
         policy->sweep();
         auto next_sweep = std::chrono::steady_clock::now() + current->sweep_interval;
         for (;;) {
-            const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - std::chrono::steady_clock::now());
+            const auto wait =
+                std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - std::chrono::steady_clock::now());
             const auto event = signals.wait_for(std::max(wait, std::chrono::milliseconds(0)));
             if (!event) {
                 policy->sweep();
@@ -110,7 +113,8 @@ int main(int argc, char** argv) {
             if (*event == mm::daemon::SignalSet::Event::stop) break;
             mm::daemon::notify_reloading();
             try {
-                auto next = std::make_shared<mm::greyd::Settings>(mm::greyd::build_settings(mm::daemon::reload(schema, argc, argv)));
+                auto next = std::make_shared<mm::greyd::Settings>(
+                    mm::greyd::build_settings(mm::daemon::reload(schema, argc, argv)));
                 if (next->common.socket.to_postfix() != current->common.socket.to_postfix())
                     mm::log::warning().kv("event", "reload").kv("problem", "socket change needs a restart");
                 auto next_store = next->store.to_string() == current->store.to_string() &&

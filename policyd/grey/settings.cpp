@@ -54,29 +54,38 @@ std::optional<StoreSpec> parse_store_spec(std::string_view t) {
 config::Schema make_schema() {
     config::Schema s("mailmoat-grey", "greylisting policy server for Postfix's check_policy_service");
     s.add_common_daemon_options("unix:/run/mailmoat/grey.sock", "/etc/mailmoat/mailmoat-grey.conf");
-    s.add_duration("delay", std::chrono::seconds(300), "A retry passes when this long after the first attempt (postgrey --delay).");
+    s.add_duration("delay", std::chrono::seconds(300),
+                   "A retry passes when this long after the first attempt (postgrey --delay).");
     s.add_duration("retry-window", std::chrono::hours(48),
                    "A retry later than this after the first attempt is greylisted anew (postgrey --retry-window).");
     s.add_duration("max-age", std::chrono::hours(35 * 24),
                    "Entries and auto-whitelisted clients unseen this long are deleted (postgrey --max-age).");
     s.add_uint("auto-whitelist-clients", 5, 0, 1000000,
-               "Client networks with this many accepted retries skip greylisting; 0 disables (postgrey --auto-whitelist-clients).");
-    s.add_uint("ipv4-prefix", 24, 1, 32, "IPv4 clients are grouped by this prefix length; 32: exact address (postgrey --ipv4cidr).");
-    s.add_uint("ipv6-prefix", 64, 1, 128, "IPv6 clients are grouped by this prefix length; 128: exact address (postgrey --ipv6cidr).");
-    s.add_string("store", "sqlite:/var/lib/mailmoat/grey.db",
-                 "Where entries live: sqlite:/path/file.db (embedded) or redis://host:port[/db] (shared by several MX hosts).");
+               "Client networks with this many accepted retries skip greylisting; 0 disables (postgrey "
+               "--auto-whitelist-clients).");
+    s.add_uint("ipv4-prefix", 24, 1, 32,
+               "IPv4 clients are grouped by this prefix length; 32: exact address (postgrey --ipv4cidr).");
+    s.add_uint("ipv6-prefix", 64, 1, 128,
+               "IPv6 clients are grouped by this prefix length; 128: exact address (postgrey --ipv6cidr).");
+    s.add_string(
+        "store", "sqlite:/var/lib/mailmoat/grey.db",
+        "Where entries live: sqlite:/path/file.db (embedded) or redis://host:port[/db] (shared by several MX hosts).");
     s.add_string("sqlite-synchronous", "normal",
                  "SQLite synchronous mode in WAL: normal (survives a killed daemon; a power loss may drop the last "
                  "seconds) or full (one fsync per answer, survives power loss).");
-    s.add_list("whitelist-clients", {},
-               "Files in postgrey's whitelist_clients format (addresses, networks, host names, /regex/); several allowed.");
-    s.add_list("whitelist-recipients", {},
-               "Files in postgrey's whitelist_recipients format (user@, domains, addresses, /regex/); several allowed.");
+    s.add_list(
+        "whitelist-clients", {},
+        "Files in postgrey's whitelist_clients format (addresses, networks, host names, /regex/); several allowed.");
+    s.add_list(
+        "whitelist-recipients", {},
+        "Files in postgrey's whitelist_recipients format (user@, domains, addresses, /regex/); several allowed.");
     s.add_list("whitelist-client-entries", {}, "Client whitelist entries given inline (same syntax as the files).");
-    s.add_list("whitelist-recipient-entries", {}, "Recipient whitelist entries given inline (same syntax as the files).");
+    s.add_list("whitelist-recipient-entries", {},
+               "Recipient whitelist entries given inline (same syntax as the files).");
     s.add_list("no-auto-whitelist", {}, "Client networks never auto-whitelisted.");
     s.add_string("greylist-text", "Greylisted, please try again in %d seconds",
-                 "Text after the 4.7.1 status code; %d (or postgrey's %s) is the remaining delay in seconds (postgrey --greylist-text).");
+                 "Text after the 4.7.1 status code; %d (or postgrey's %s) is the remaining delay in seconds (postgrey "
+                 "--greylist-text).");
     s.add_string("greylist-action", "DEFER_IF_PERMIT",
                  "Action for a greylisted triplet: DEFER_IF_PERMIT, DEFER or a 4NN code (postgrey --greylist-action).");
     s.add_bool("x-greylist-header", true,
@@ -87,7 +96,8 @@ config::Schema make_schema() {
                "When the client passes SPF for the sender's domain, key the entry on that domain instead of the client "
                "network, so a sender's whole outbound pool counts as one client.");
     s.add_list("spf-skip-domains", {}, "Sender domains whose SPF-authenticated clients are never greylisted.");
-    s.add_duration("spf-time-budget", std::chrono::seconds(5), "Longest time the SPF check for a key may take; then the network is the key.");
+    s.add_duration("spf-time-budget", std::chrono::seconds(5),
+                   "Longest time the SPF check for a key may take; then the network is the key.");
     s.add_uint("spf-cache-size", 10000, 0, 10000000, "SPF results kept for their records' TTL (0 disables).");
     s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
     s.add_list("sender-normalise", {"batv", "srs", "extension", "verp"},
@@ -95,7 +105,8 @@ config::Schema make_schema() {
                "(user+ext), verp (digit runs to '#'); an empty value: lower-case only.");
     s.add_bool("skip-sasl", true, "Do not greylist SASL-authenticated clients.");
     s.add_list("trusted-ccerts", {}, "Client certificate fingerprints (ccert_fingerprint) that skip greylisting.");
-    s.add_bool("privacy", false, "Store HMAC-SHA256 hashes of triplets and clients instead of addresses (postgrey --privacy).");
+    s.add_bool("privacy", false,
+               "Store HMAC-SHA256 hashes of triplets and clients instead of addresses (postgrey --privacy).");
     s.add_string("privacy-key-file", "/etc/mailmoat/grey-privacy.key",
                  "Secret key for privacy mode, at least 16 bytes, mode 0600.");
     s.add_string("store-failure-action", "DUNNO",
@@ -122,8 +133,10 @@ Settings build_settings(const config::Values& v) {
     if (!store) throw v.error("store", "expected sqlite:/absolute/path or redis://host:port[/db]");
     s.store = *store;
     const auto& sync = v.str("sqlite-synchronous");
-    if (sync == "full") s.sqlite_synchronous_full = true;
-    else if (sync != "normal") throw v.error("sqlite-synchronous", "expected normal or full");
+    if (sync == "full")
+        s.sqlite_synchronous_full = true;
+    else if (sync != "normal")
+        throw v.error("sqlite-synchronous", "expected normal or full");
     s.whitelist_client_files = v.list("whitelist-clients");
     s.whitelist_recipient_files = v.list("whitelist-recipients");
     s.whitelist_clients = v.list("whitelist-client-entries");
@@ -161,11 +174,16 @@ Settings build_settings(const config::Values& v) {
     s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
     e.sender_rules = grey::SenderRules{false, false, false, false};
     for (const auto& r : v.list("sender-normalise")) {
-        if (r == "batv") e.sender_rules.strip_batv = true;
-        else if (r == "srs") e.sender_rules.unwrap_srs = true;
-        else if (r == "extension") e.sender_rules.strip_extension = true;
-        else if (r == "verp") e.sender_rules.verp_numbers = true;
-        else throw v.error("sender-normalise", "unknown rewrite '" + r + "' (batv, srs, extension, verp)");
+        if (r == "batv")
+            e.sender_rules.strip_batv = true;
+        else if (r == "srs")
+            e.sender_rules.unwrap_srs = true;
+        else if (r == "extension")
+            e.sender_rules.strip_extension = true;
+        else if (r == "verp")
+            e.sender_rules.verp_numbers = true;
+        else
+            throw v.error("sender-normalise", "unknown rewrite '" + r + "' (batv, srs, extension, verp)");
     }
     e.skip_sasl = v.flag("skip-sasl");
     for (auto f : v.list("trusted-ccerts")) {
@@ -177,7 +195,8 @@ Settings build_settings(const config::Values& v) {
         if (s.privacy_key_file.empty()) throw v.error("privacy-key-file", "privacy needs a key file");
     }
     s.store_failure_action = v.str("store-failure-action");
-    if (policy::Action::raw(s.store_failure_action).text().empty()) throw v.error("store-failure-action", "empty action");
+    if (policy::Action::raw(s.store_failure_action).text().empty())
+        throw v.error("store-failure-action", "empty action");
     s.sweep_interval = v.duration("sweep-interval");
     if (s.sweep_interval.count() < 1) throw v.error("sweep-interval", "must be at least 1s");
     s.max_connections = static_cast<std::size_t>(v.uint("max-connections"));

@@ -37,11 +37,11 @@ struct Settings {
     std::vector<std::string> whitelist_recipient_files;
     std::vector<std::string> whitelist_clients;     // inline entries, same syntax as the files
     std::vector<std::string> whitelist_recipients;  // inline entries
-    std::string greylist_text;    // %d: remaining seconds, %% a percent sign
-    std::string greylist_action;  // DEFER_IF_PERMIT, DEFER, or a 4NN code
+    std::string greylist_text;                      // %d: remaining seconds, %% a percent sign
+    std::string greylist_action;                    // DEFER_IF_PERMIT, DEFER, or a 4NN code
     bool x_greylist_header = true;
-    std::string hostname;         // in X-Greylist
-    std::string privacy_key_file; // empty: keys in clear
+    std::string hostname;          // in X-Greylist
+    std::string privacy_key_file;  // empty: keys in clear
     std::string store_failure_action;
     std::chrono::seconds sweep_interval{3600};
     std::chrono::milliseconds spf_time_budget{5000};

@@ -14,9 +14,12 @@ using Kind = grey::Result::Kind;
 
 namespace {
 
-util::IpAddress ip(const char* s) { return *util::IpAddress::parse(s); }
+util::IpAddress ip(const char* s) {
+    return *util::IpAddress::parse(s);
+}
 
-grey::Query query(const char* client, const char* sender = "alice@sender.example", const char* rcpt = "bob@rcpt.example") {
+grey::Query query(const char* client, const char* sender = "alice@sender.example",
+                  const char* rcpt = "bob@rcpt.example") {
     grey::Query q;
     q.client = ip(client);
     q.sender = sender;
@@ -28,11 +31,22 @@ grey::Query query(const char* client, const char* sender = "alice@sender.example
 /// A store that is always down.
 class DownStore final : public store::GreyStore {
 public:
-    store::EntryResult seen(std::string_view, store::TimePoint, std::chrono::seconds) override { return {store::Status::tempfail, {}, false, "down"}; }
-    store::EntryResult touch(std::string_view, store::TimePoint, bool) override { return {store::Status::tempfail, {}, false, "down"}; }
-    store::EntryResult restart(std::string_view, store::TimePoint) override { return {store::Status::tempfail, {}, false, "down"}; }
-    store::ClientResult client(std::string_view, store::TimePoint, std::chrono::seconds) override { return {store::Status::tempfail, {}, "down"}; }
-    store::ClientResult add_client_pass(std::string_view, store::TimePoint, std::uint64_t) override { return {store::Status::tempfail, {}, "down"}; }
+    store::EntryResult seen(std::string_view, store::TimePoint, std::chrono::seconds) override {
+        return {store::Status::tempfail, {}, false, "down"};
+    }
+    store::EntryResult touch(std::string_view, store::TimePoint, bool) override {
+        return {store::Status::tempfail, {}, false, "down"};
+    }
+    store::EntryResult restart(std::string_view, store::TimePoint) override {
+        return {store::Status::tempfail, {}, false, "down"};
+    }
+    store::EntryResult set_passed(std::string_view) override { return {store::Status::tempfail, {}, false, "down"}; }
+    store::ClientResult client(std::string_view, store::TimePoint, std::chrono::seconds) override {
+        return {store::Status::tempfail, {}, "down"};
+    }
+    store::ClientResult add_client_pass(std::string_view, store::TimePoint, std::uint64_t) override {
+        return {store::Status::tempfail, {}, "down"};
+    }
     store::CountResult expire(store::TimePoint) override { return {store::Status::tempfail, 0, "down"}; }
     store::ListResult list(std::string_view, std::size_t) override { return {store::Status::tempfail, {}, {}, "down"}; }
     store::CountResult remove(std::string_view, bool) override { return {store::Status::tempfail, 0, "down"}; }
@@ -48,7 +62,8 @@ struct Fixture {
 
     grey::Greylister& make(grey::ClientWhitelist c = {}, grey::RecipientWhitelist r = {},
                            const spf::Evaluator* spf = nullptr, std::shared_ptr<const grey::KeyHasher> h = nullptr) {
-        engine = std::make_unique<grey::Greylister>(config, std::move(c), std::move(r), store, clock, spf, nullptr, std::move(h));
+        engine = std::make_unique<grey::Greylister>(config, std::move(c), std::move(r), store, clock, spf, nullptr,
+                                                    std::move(h));
         return *engine;
     }
 };
@@ -235,7 +250,8 @@ TEST_CASE("whitelists, SASL and trusted certificates come before the store", "[g
     CHECK(g.decide(q).reason == "whitelist-clients:trusted.example");
     q.client_name = "unknown";  // only the unverified PTR says trusted.example
     CHECK(g.decide(q).kind == Kind::greylisted);
-    CHECK(g.decide(query("192.0.2.11", "a@b.example", "Postmaster@rcpt.example")).reason == "whitelist-recipients:postmaster@");
+    CHECK(g.decide(query("192.0.2.11", "a@b.example", "Postmaster@rcpt.example")).reason ==
+          "whitelist-recipients:postmaster@");
     q = query("192.0.2.12");
     q.sasl_username = "alice";
     CHECK(g.decide(q).reason == "sasl");

@@ -22,12 +22,12 @@ TEST_CASE("normalise_sender with every rule", "[grey][sender]") {
         {"bounces+12345-abc@lists.example", "bounces@lists.example"},
         {"bounce-12345-67@lists.example", "bounce-#-#@lists.example"},
         {"msg.2024.77@example.com", "msg.#.#@example.com"},
-        {"user42@example.com", "user42@example.com"},       // digits inside a word stay
+        {"user42@example.com", "user42@example.com"},  // digits inside a word stay
         {"42@example.com", "#@example.com"},
         {"no-at-sign", "no-at-sign"},
-        {"prvs=@example.com", "prvs=@example.com"},         // malformed BATV left alone
+        {"prvs=@example.com", "prvs=@example.com"},  // malformed BATV left alone
         {"SRS0=broken@fwd.example", "srs0=broken@fwd.example"},
-        {"+only@example.com", "+only@example.com"},         // an empty local-part is not made
+        {"+only@example.com", "+only@example.com"},  // an empty local-part is not made
     }));
     CAPTURE(in);
     CHECK(normalise_sender(in) == out);

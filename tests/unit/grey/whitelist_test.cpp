@@ -11,7 +11,9 @@ using namespace mailmoat;
 using util::IpAddress;
 
 namespace {
-IpAddress ip(const char* s) { return *IpAddress::parse(s); }
+IpAddress ip(const char* s) {
+    return *IpAddress::parse(s);
+}
 }  // namespace
 
 TEST_CASE("client whitelist: addresses, partial addresses, CIDR, IPv6", "[grey][whitelist]") {

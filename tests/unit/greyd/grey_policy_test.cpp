@@ -26,13 +26,26 @@ config::Values values(std::initializer_list<std::string> list, const std::string
 
 class DownStore final : public store::GreyStore {
 public:
-    store::EntryResult seen(std::string_view, store::TimePoint, std::chrono::seconds) override { return {store::Status::tempfail, {}, false, "locked"}; }
-    store::EntryResult touch(std::string_view, store::TimePoint, bool) override { return {store::Status::tempfail, {}, false, "locked"}; }
-    store::EntryResult restart(std::string_view, store::TimePoint) override { return {store::Status::tempfail, {}, false, "locked"}; }
-    store::ClientResult client(std::string_view, store::TimePoint, std::chrono::seconds) override { return {store::Status::tempfail, {}, "locked"}; }
-    store::ClientResult add_client_pass(std::string_view, store::TimePoint, std::uint64_t) override { return {store::Status::tempfail, {}, "locked"}; }
+    store::EntryResult seen(std::string_view, store::TimePoint, std::chrono::seconds) override {
+        return {store::Status::tempfail, {}, false, "locked"};
+    }
+    store::EntryResult touch(std::string_view, store::TimePoint, bool) override {
+        return {store::Status::tempfail, {}, false, "locked"};
+    }
+    store::EntryResult restart(std::string_view, store::TimePoint) override {
+        return {store::Status::tempfail, {}, false, "locked"};
+    }
+    store::EntryResult set_passed(std::string_view) override { return {store::Status::tempfail, {}, false, "locked"}; }
+    store::ClientResult client(std::string_view, store::TimePoint, std::chrono::seconds) override {
+        return {store::Status::tempfail, {}, "locked"};
+    }
+    store::ClientResult add_client_pass(std::string_view, store::TimePoint, std::uint64_t) override {
+        return {store::Status::tempfail, {}, "locked"};
+    }
     store::CountResult expire(store::TimePoint) override { return {store::Status::tempfail, 0, "locked"}; }
-    store::ListResult list(std::string_view, std::size_t) override { return {store::Status::tempfail, {}, {}, "locked"}; }
+    store::ListResult list(std::string_view, std::size_t) override {
+        return {store::Status::tempfail, {}, {}, "locked"};
+    }
     store::CountResult remove(std::string_view, bool) override { return {store::Status::tempfail, 0, "locked"}; }
     std::string describe() const override { return "down"; }
 };
@@ -41,8 +54,8 @@ struct Fixture {
     test::TempDir dir{"greyd"};
     test::FakeClock clock;
     std::shared_ptr<store::GreyStore> store;
-    std::shared_ptr<test::FakeResolver> resolver = std::make_shared<test::FakeResolver>(
-        "pool.example TXT \"v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all\"\n");
+    std::shared_ptr<test::FakeResolver> resolver =
+        std::make_shared<test::FakeResolver>("pool.example TXT \"v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all\"\n");
     std::unique_ptr<greyd::GreyPolicy> policy;
     explicit Fixture(std::initializer_list<std::string> args = {}, bool down = false, const std::string& conf = "") {
         std::string conf_file;
@@ -51,8 +64,10 @@ struct Fixture {
             std::ofstream(conf_file) << conf;
         }
         auto s = std::make_shared<greyd::Settings>(greyd::build_settings(values(args, conf_file)));
-        if (down) store = std::make_shared<DownStore>();
-        else store = std::make_shared<store::SqliteGreyStore>(store::SqliteOptions{dir.file("grey.db")});
+        if (down)
+            store = std::make_shared<DownStore>();
+        else
+            store = std::make_shared<store::SqliteGreyStore>(store::SqliteOptions{dir.file("grey.db")});
         policy = std::make_unique<greyd::GreyPolicy>(s, store, resolver, clock);
     }
     static policy::Request req(std::string ip, std::string rcpt = "bob@rcpt.example", std::string instance = "i1",

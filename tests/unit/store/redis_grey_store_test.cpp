@@ -53,6 +53,7 @@ TEST_CASE("an unreachable Redis gives tempfail for every call, then backs off", 
     CHECK(s.client("c", now, 100s).status == store::Status::tempfail);
     CHECK(s.add_client_pass("c", now, 0).status == store::Status::tempfail);
     CHECK(s.touch("k", now, true).status == store::Status::tempfail);
+    CHECK(s.set_passed("k").status == store::Status::tempfail);
     CHECK(s.list("", 10).status == store::Status::tempfail);
     CHECK(s.remove("k", false).status == store::Status::tempfail);
     // After the backoff a new attempt is made (and fails again, with the server's error).

@@ -17,7 +17,9 @@ using store::Status;
 
 namespace {
 
-store::TimePoint at(long long s) { return store::TimePoint{std::chrono::seconds(s)}; }
+store::TimePoint at(long long s) {
+    return store::TimePoint{std::chrono::seconds(s)};
+}
 constexpr auto max_age = std::chrono::seconds(35 * 86400);
 
 store::SqliteOptions options(const test::TempDir& d) {
@@ -28,7 +30,7 @@ store::SqliteOptions options(const test::TempDir& d) {
 
 }  // namespace
 
-TEST_CASE("seen inserts once, then returns the stored entry", "[store]") {
+TEST_CASE("seen inserts once, then records each attempt and returns the entry as it was", "[store]") {
     test::TempDir dir("grey-store");
     store::SqliteGreyStore s(options(dir));
     auto first = s.seen("k1", at(1000), max_age);
@@ -42,6 +44,20 @@ TEST_CASE("seen inserts once, then returns the stored entry", "[store]") {
     CHECK(again.entry.first_seen == at(1000));
     CHECK(again.entry.last_seen == at(1000));
     CHECK(again.entry.count == 1);
+    auto third = s.seen("k1", at(1200), max_age);
+    REQUIRE(third.status == Status::ok);
+    CHECK_FALSE(third.created);
+    CHECK(third.entry.first_seen == at(1000));
+    CHECK(third.entry.last_seen == at(1100));  // the attempt recorded by the second call
+    CHECK(third.entry.count == 2);
+    CHECK_FALSE(third.entry.passed);
+    auto p = s.set_passed("k1");
+    REQUIRE(p.status == Status::ok);
+    CHECK(p.entry.passed);
+    CHECK(p.entry.count == 3);
+    CHECK(p.entry.last_seen == at(1200));
+    CHECK(s.seen("k1", at(1300), max_age).entry.passed);
+    CHECK(s.set_passed("missing").status == Status::not_found);
     auto other = s.seen("k2", at(1100), max_age);
     REQUIRE(other.status == Status::ok);
     CHECK(other.created);
@@ -75,12 +91,15 @@ TEST_CASE("an entry older than max-age counts as absent in seen", "[store]") {
     test::TempDir dir("grey-store");
     store::SqliteGreyStore s(options(dir));
     REQUIRE(s.seen("k", at(1000), 100s).status == Status::ok);
-    auto within = s.seen("k", at(1100), 100s);
+    auto within = s.seen("k", at(1100), 100s);  // exactly max-age old: still there (and seen again)
     CHECK_FALSE(within.created);
-    auto stale = s.seen("k", at(1101), 100s);
+    auto still = s.seen("k", at(1200), 100s);  // max-age counts from the last attempt
+    CHECK_FALSE(still.created);
+    auto stale = s.seen("k", at(1301), 100s);
     REQUIRE(stale.status == Status::ok);
     CHECK(stale.created);
-    CHECK(stale.entry.first_seen == at(1101));
+    CHECK(stale.entry.first_seen == at(1301));
+    CHECK(stale.entry.count == 1);
 }
 
 TEST_CASE("client counters: add, at_least, max-age", "[store]") {
@@ -117,7 +136,8 @@ TEST_CASE("expire deletes entries and clients unseen since the cutoff", "[store]
 TEST_CASE("list filters by substring and limit; remove reports not_found", "[store]") {
     test::TempDir dir("grey-store");
     store::SqliteGreyStore s(options(dir));
-    for (int i = 0; i < 5; ++i) REQUIRE(s.seen("n:192.0.2.0/24/a@x/" + std::to_string(i), at(1000 + i), max_age).status == Status::ok);
+    for (int i = 0; i < 5; ++i)
+        REQUIRE(s.seen("n:192.0.2.0/24/a@x/" + std::to_string(i), at(1000 + i), max_age).status == Status::ok);
     REQUIRE(s.seen("n:198.51.100.0/24/b@y/z", at(2000), max_age).status == Status::ok);
     auto l = s.list("192.0.2.", 3);
     REQUIRE(l.status == Status::ok);
@@ -163,8 +183,10 @@ TEST_CASE("many threads asking about one new key: exactly one creates it", "[sto
         for (int i = 0; i < 16; ++i)
             threads.emplace_back([&] {
                 auto r = s.seen(key, at(1000), max_age);
-                if (r.status != Status::ok) ++failed;
-                else if (r.created) ++created;
+                if (r.status != Status::ok)
+                    ++failed;
+                else if (r.created)
+                    ++created;
             });
         for (auto& t : threads) t.join();
         CHECK(failed == 0);
