@@ -2,10 +2,11 @@
 # tests/integration/test_e2e_grey.py - mailmoat-grey behind a real Postfix (450 4.7.1, delivered retry with one
 # X-Greylist for three recipients, whitelisted recipient at once), SPF keying over a test DNS zone, state
 # across SIGTERM and kill -9 under load, 50 concurrent clients on one new triplet, malformed requests and a
-# silent client while others are served.
+# silent client while others are served, SIGHUP reload (new text, store kept; a bad config keeps the old).
 import os
 import pwd
 import re
+import signal
 import socket
 import sqlite3
 import sys
@@ -243,6 +244,33 @@ class GreyEndToEnd(mmtest.TestCase):
             new = [ln for ln in log.splitlines() if "to=<same@rcpt.test>" in ln and "reason=new" in ln]
             early = [ln for ln in log.splitlines() if "to=<same@rcpt.test>" in ln and "reason=early-retry" in ln]
             self.assertEqual((len(new), len(early)), (1, 49))
+        finally:
+            mmtest.remove_tmpdir(sdir)
+
+    def test_sighup_reload(self):
+        sdir = state_dir()
+        conf = os.path.join(sdir, "grey.conf")
+
+        def write_conf(text):
+            with open(conf, "w") as f:
+                f.write("spf-keying = no\n" + text)
+            os.chmod(conf, 0o644)
+
+        try:
+            write_conf("greylist-text = first text\n")
+            with mmtest.Daemon(PROGRAM, ["--config", conf, "--store", f"sqlite:{sdir}/grey.db"]) as grey:
+                self.assertEqual(ask(grey.socket, recipient="a@rcpt.test"), "DEFER_IF_PERMIT 4.7.1 first text")
+                write_conf("greylist-text = second text\n")
+                grey.proc.send_signal(signal.SIGHUP)
+                mmtest.wait_until(lambda: "event=reloaded" in grey.log(), 10, "the reload")
+                # The store stayed open: the same triplet is an early retry, answered with the new text.
+                self.assertEqual(ask(grey.socket, recipient="a@rcpt.test"), "DEFER_IF_PERMIT 4.7.1 second text")
+                write_conf("delay = forever\n")
+                grey.proc.send_signal(signal.SIGHUP)
+                mmtest.wait_until(lambda: "kept-old-config" in grey.log(), 10, "the refused reload")
+                self.assertEqual(ask(grey.socket, recipient="b@rcpt.test"), "DEFER_IF_PERMIT 4.7.1 second text")
+                log = grey.log()
+            self.assertEqual(len(re.findall(r"to=<a@rcpt.test> result=greylisted reason=early-retry", log)), 1)
         finally:
             mmtest.remove_tmpdir(sdir)
 
