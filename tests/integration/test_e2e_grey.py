@@ -176,6 +176,7 @@ class GreyEndToEnd(mmtest.TestCase):
             finally:
                 grey.stop()
             self.assertGreater(len(answered), 50)
+            sys.stderr.write(f"kill -9 test: {len(answered)} triplets answered before the kill\n")
             time.sleep(2.1)
             with mmtest.Daemon(PROGRAM, args, name="grey-after") as grey:
                 mmtest.wait_until(lambda: "event=started" in grey.log(), 10, "the restarted daemon's start line")
