@@ -25,13 +25,16 @@ struct Args {
     unsigned connections = 16;
     unsigned messages = 500;
     std::size_t size = 4096;
+    bool delayed_ack = false;
 };
 
 void usage() {
     std::fprintf(stderr,
                  "usage: mailmoat-milter-load --socket SPEC [--connections N] [--messages M] [--size BYTES]\n"
+                 "                            [--delayed-ack yes|no]\n"
                  "  N connections (threads) each send M messages of BYTES body bytes, as Postfix would:\n"
-                 "  connect, helo, then per message mail, rcpt, data, 8 headers, eoh, body, eom.\n");
+                 "  connect, helo, then per message mail, rcpt, data, 8 headers, eoh, body, eom.\n"
+                 "  --delayed-ack yes keeps the client's TCP socket in delayed-ACK mode (TCP_QUICKACK=0).\n");
 }
 
 bool parse_uint(const char* s, unsigned long long max, unsigned long long& out) {
@@ -60,6 +63,8 @@ bool parse(int argc, char** argv, Args& a) {
             a.connections = static_cast<unsigned>(n);
         } else if (k == "--messages" && parse_uint(v, 100000000, n)) {
             a.messages = static_cast<unsigned>(n);
+        } else if (k == "--delayed-ack" && (std::strcmp(v, "yes") == 0 || std::strcmp(v, "no") == 0)) {
+            a.delayed_ack = std::strcmp(v, "yes") == 0;
         } else if (k == "--size" && parse_uint(v, 64ULL << 20, n)) {
             a.size = static_cast<std::size_t>(n);
         } else {
@@ -87,7 +92,9 @@ struct Result {
 
 void run_connection(const Args& a, unsigned id, const std::string& body, Result& out) {
     using V = milter::StepReply::Verdict;
-    milter::MilterClient c;
+    milter::ClientOptions options;
+    options.delayed_ack = a.delayed_ack;
+    milter::MilterClient c(options);
     auto r = c.open(a.socket);
     if (!r.ok()) {
         out.errors += a.messages;
@@ -181,9 +188,9 @@ int main(int argc, char** argv) {
         if (all.empty()) return 0.0;
         return all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))];
     };
-    std::printf("socket=%s connections=%u messages=%u size=%zu ok=%zu errors=%u modified=%u wall_s=%.3f "
+    std::printf("socket=%s delayed_ack=%s connections=%u messages=%u size=%zu ok=%zu errors=%u modified=%u wall_s=%.3f "
                 "msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f generator_cpu=%.0f%%\n",
-                a.socket.to_postfix().c_str(), a.connections, a.messages, a.size, all.size(), errors, modified, wall,
+                a.socket.to_postfix().c_str(), a.delayed_ack ? "yes" : "no", a.connections, a.messages, a.size, all.size(), errors, modified, wall,
                 static_cast<double>(all.size()) / wall, pct(0.50), pct(0.99), all.empty() ? 0.0 : all.back(),
                 100.0 * cpu / wall);
     if (errors != 0) std::fprintf(stderr, "mailmoat-milter-load: first error: %s\n", first_error.c_str());

@@ -10,6 +10,11 @@
 
 static int add_header = 0;  // NOLINT: libmilter callbacks carry no user data
 
+extern "C" sfsistat null_header(SMFICTX *, char *, char *)
+{
+    return SMFIS_CONTINUE;
+}
+
 extern "C" sfsistat null_eom(SMFICTX *ctx)
 {
     if (add_header && smfi_addheader(ctx, const_cast<char*>("X-Null"), const_cast<char*>("1")) != MI_SUCCESS)
@@ -21,16 +26,28 @@ int main(int argc, char **argv)
 {
     struct smfiDesc desc;
 
-    if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "add-header") != 0)) {
-        fprintf(stderr, "usage: %s SOCKET [add-header]\n", argv[0]);
+    int headers = 0;
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: %s SOCKET [add-header] [headers]\n", argv[0]);
         return 64;
     }
-    add_header = argc == 3;
+    for (int i = 2; i < argc; ++i) {
+        if (strcmp(argv[i], "add-header") == 0) {
+            add_header = 1;
+        } else if (strcmp(argv[i], "headers") == 0) {
+            headers = 1;
+        } else {
+            fprintf(stderr, "usage: %s SOCKET [add-header] [headers]\n", argv[0]);
+            return 64;
+        }
+    }
     memset(&desc, 0, sizeof desc);
     desc.xxfi_name = const_cast<char*>("mailmoat-null-milter");
     desc.xxfi_version = SMFI_VERSION;
     desc.xxfi_flags = add_header ? SMFIF_ADDHDRS : 0;
     desc.xxfi_eom = null_eom;
+    if (headers)
+        desc.xxfi_header = null_header;
     if (smfi_register(desc) != MI_SUCCESS || smfi_setconn(argv[1]) != MI_SUCCESS ||
         smfi_opensocket(1) != MI_SUCCESS) {
         fprintf(stderr, "%s: cannot listen on %s\n", argv[0], argv[1]);

@@ -222,7 +222,9 @@ Values parse(const Schema& schema, const std::vector<std::string>& args) {
     po::options_description desc;
     for (const auto& o : schema.options()) {
         if (o.type == Type::boolean) {
-            desc.add_options()(o.name.c_str(), po::value<std::vector<std::string>>()->implicit_value({"yes"}, "yes")->zero_tokens()->composing());
+            // "--flag" means yes; "--flag=no" gives a value. "--flag no" is refused (a stray
+            // positional argument) rather than silently read as yes.
+            desc.add_options()(o.name.c_str(), po::value<std::vector<std::string>>()->implicit_value({"yes"}, "yes")->composing());
         } else {
             desc.add_options()(o.name.c_str(), po::value<std::vector<std::string>>()->composing());
         }

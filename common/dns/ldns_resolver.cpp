@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <random>
 #include <stdexcept>
 #include <utility>
@@ -205,16 +206,16 @@ Exchange exchange_udp(const ServerAddress& server, const Query& q, Clock::time_p
         return {Exchange::Kind::failed, nullptr, errno_text("connect")};
     if (::send(fd.get(), q.wire.data(), q.wire.size(), 0) != static_cast<ssize_t>(q.wire.size()))
         return {Exchange::Kind::failed, nullptr, errno_text("send")};
-    std::vector<std::uint8_t> buf(max_message);
+    auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(max_message);  // no 64 KiB memset per query
     std::string last = "timeout";
     while (wait_fd(fd.get(), POLLIN, deadline)) {
-        ssize_t n = ::recv(fd.get(), buf.data(), buf.size(), 0);
+        ssize_t n = ::recv(fd.get(), buf.get(), max_message, 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
             return {Exchange::Kind::failed, nullptr, errno_text("recv")};
         }
         std::string why;
-        LdnsPkt pkt = match_reply(q, buf.data(), static_cast<std::size_t>(n), &why);
+        LdnsPkt pkt = match_reply(q, buf.get(), static_cast<std::size_t>(n), &why);
         if (pkt) return {Exchange::Kind::reply, std::move(pkt), {}};
         if (why == "garbled reply") return {Exchange::Kind::failed, nullptr, why};
         last = "timeout after " + why;  // someone else's datagram: keep waiting for ours
@@ -267,10 +268,12 @@ Exchange exchange_tcp(const ServerAddress& server, const Query& q, Clock::time_p
             return {Exchange::Kind::failed, nullptr, errno_text("tcp connect")};
         }
     }
-    std::vector<std::uint8_t> out(q.wire.size() + 2);
-    out[0] = static_cast<std::uint8_t>(q.wire.size() >> 8);
-    out[1] = static_cast<std::uint8_t>(q.wire.size() & 0xff);
-    std::copy(q.wire.begin(), q.wire.end(), out.begin() + 2);
+    // RFC 1035 §4.2.2: a two-octet length prefix. Queries are far below 64 KiB (name <= 255 octets).
+    std::vector<std::uint8_t> out;
+    out.reserve(q.wire.size() + 2);
+    out.push_back(static_cast<std::uint8_t>((q.wire.size() >> 8) & 0xff));
+    out.push_back(static_cast<std::uint8_t>(q.wire.size() & 0xff));
+    out.insert(out.end(), q.wire.begin(), q.wire.end());
     if (!send_all(fd.get(), out.data(), out.size(), deadline))
         return {Exchange::Kind::failed, nullptr, "timeout or error (tcp send)"};
     std::array<std::uint8_t, 2> len_bytes{};
@@ -451,6 +454,27 @@ Answer parse_reply(const ldns_pkt* pkt, const Query& q, RrType type, bool* next_
 }
 
 }  // namespace
+
+Answer parse_answer(const std::uint8_t* message, std::size_t size, std::string_view name, RrType type) {
+    std::vector<std::uint8_t> wire_name = name_to_wire(name);
+    if (wire_name.empty()) {
+        Answer a;
+        a.status = Status::nxdomain;
+        return a;
+    }
+    LdnsRdf qname(ldns_dname_new_frm_data(static_cast<std::uint16_t>(wire_name.size()), wire_name.data()));
+    if (!qname) return tempfail("out of memory");
+    Query q;
+    q.id = size >= 2 ? static_cast<std::uint16_t>((message[0] << 8) | message[1]) : 0;
+    q.qname = qname.get();
+    q.qtype = static_cast<ldns_rr_type>(type);
+    std::string why;
+    LdnsPkt pkt = match_reply(q, message, size, &why);
+    if (!pkt) return tempfail(why);
+    if (ldns_pkt_tc(pkt.get())) return tempfail("truncated");
+    bool next_server = false;
+    return parse_reply(pkt.get(), q, type, &next_server);
+}
 
 std::vector<ServerAddress> parse_server_list(std::string_view text) {
     std::vector<ServerAddress> servers;

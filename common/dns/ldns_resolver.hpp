@@ -83,6 +83,13 @@ private:
 /// name over 253 octets (255 in wire form). The root name "." is refused too (never a mail domain).
 [[nodiscard]] std::vector<std::uint8_t> name_to_wire(std::string_view name);
 
+/// Decodes one DNS reply message to the question (name, type) as LdnsResolver::query() would, taking
+/// the message's own ID as the expected one (for tests and fuzzing; the resolver itself also checks
+/// the ID it sent). Returns tempfail with error "mismatched reply" for a message that is not a reply
+/// to that question, "garbled reply" for one that does not decode, "truncated" when TC is set, and
+/// otherwise the mapping documented at LdnsResolver. An impossible name gives nxdomain.
+[[nodiscard]] Answer parse_answer(const std::uint8_t* message, std::size_t size, std::string_view name, RrType type);
+
 /// Lower-case, one trailing dot removed (the form Answer uses and caches key on).
 [[nodiscard]] std::string normalize_name(std::string_view name);
 

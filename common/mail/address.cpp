@@ -10,19 +10,15 @@ namespace mailmoat::mail {
 
 namespace {
 
-bool is_wsp(char c) noexcept { return c == ' ' || c == '\t'; }
+bool is_wsp(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
 
 bool is_atext(char c) noexcept {
     auto u = static_cast<unsigned char>(c);
     if (u >= 0x80) return true;  // RFC 6532 UTF8-non-ascii
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '/':
-        case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
-            return true;
-        default:
-            return false;
-    }
+    return std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
 std::string ascii_lower(std::string_view s) {
@@ -74,10 +70,14 @@ bool valid_utf8(std::string_view s) noexcept {
             ++i;
             continue;
         }
-        if ((c & 0xE0) == 0xC0) n = 1, cp = c & 0x1F;
-        else if ((c & 0xF0) == 0xE0) n = 2, cp = c & 0x0F;
-        else if ((c & 0xF8) == 0xF0) n = 3, cp = c & 0x07;
-        else return false;
+        if ((c & 0xE0) == 0xC0)
+            n = 1, cp = c & 0x1F;
+        else if ((c & 0xF0) == 0xE0)
+            n = 2, cp = c & 0x0F;
+        else if ((c & 0xF8) == 0xF0)
+            n = 3, cp = c & 0x07;
+        else
+            return false;
         for (std::size_t k = 1; k <= n; ++k) {
             if (i + k >= s.size()) return false;
             auto cc = static_cast<unsigned char>(s[i + k]);
@@ -97,7 +97,8 @@ std::string latin1_to_utf8(std::string_view s) {
     out.reserve(s.size() * 2);
     for (char ch : s) {
         auto c = static_cast<unsigned char>(ch);
-        if (c < 0x80) out.push_back(ch);
+        if (c < 0x80)
+            out.push_back(ch);
         else {
             out.push_back(static_cast<char>(0xC0 | (c >> 6)));
             out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
@@ -127,14 +128,16 @@ bool decode_one(std::string_view text, std::size_t pos, std::string& decoded, st
         bytes = std::move(*b);
     } else if (enc == 'Q' || enc == 'q') {
         for (std::size_t i = 0; i < data.size(); ++i) {
-            if (data[i] == '_') bytes.push_back(' ');
+            if (data[i] == '_')
+                bytes.push_back(' ');
             else if (data[i] == '=') {
                 if (i + 2 >= data.size()) return false;
                 int hi = hex_value(data[i + 1]), lo = hex_value(data[i + 2]);
                 if (hi < 0 || lo < 0) return false;
                 bytes.push_back(static_cast<char>(hi * 16 + lo));
                 i += 2;
-            } else bytes.push_back(data[i]);
+            } else
+                bytes.push_back(data[i]);
         }
     } else {
         return false;
@@ -349,6 +352,8 @@ private:
                 if (expect_label && is_atext(c)) {
                     while (!at_end() && is_atext(peek())) raw.push_back(s_[i_++]);
                     expect_label = false;
+                } else if (expect_label && c == '.' && !raw.empty()) {
+                    return fail("bad domain: empty label");
                 } else if (!expect_label && c == '.') {
                     raw.push_back(s_[i_++]);
                     expect_label = true;
@@ -430,6 +435,7 @@ private:
                 }
                 if (!parse_address(name, false)) return false;
                 if (!skip_cfws()) return false;
+                if (at_end()) return fail("group without ';'");
                 if (peek() != ',' && peek() != ';') return fail("expected ',' or ';' in group");
             }
         }
@@ -453,6 +459,10 @@ private:
 };
 
 }  // namespace
+
+AddressList parse_address_list(std::string_view value, const AddressLimits& limits) {
+    return Parser(value, limits).run();
+}
 
 std::string decode_encoded_words(std::string_view text) {
     std::string out;

@@ -54,8 +54,9 @@ struct [[nodiscard]] DomainResult {
 };
 
 /// Normalises a domain: trailing dot stripped, ASCII lower-cased, U-labels converted to A-labels
-/// (IDNA2008 via libidn2, RFC 5891 §5), address literals "[192.0.2.1]" / "[IPv6:...]" kept as written. Empty input is `empty`; labels that are empty, over 63 octets, or a name over 253 octets
-/// are `invalid`, as is anything libidn2 rejects.
+/// (IDNA2008 via libidn2, RFC 5891 §5), address literals "[192.0.2.1]" / "[IPv6:...]" kept as written. Empty input is
+/// `empty`; labels that are empty, over 63 octets, or a name over 253 octets are `invalid`, as is anything libidn2
+/// rejects.
 [[nodiscard]] DomainResult normalize_domain(std::string_view domain);
 
 /// The domain of an SMTP MAIL FROM / RCPT TO argument (RFC 5321 §4.1.2): "<user@example.com>",

@@ -8,19 +8,26 @@ namespace {
 constexpr std::size_t max_value_bytes = 65536;
 constexpr int max_comment_depth = 64;
 
-bool is_wsp(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
-bool is_digit(char c) noexcept { return c >= '0' && c <= '9'; }
-bool is_alnum(char c) noexcept { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c); }
-bool is_keyword_char(char c) noexcept { return is_alnum(c) || c == '-' || c == '_' || c == '.'; }
+bool is_wsp(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+bool is_digit(char c) noexcept {
+    return c >= '0' && c <= '9';
+}
+bool is_alnum(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
+}
+/// Control characters other than the FWS ones (HTAB, CR, LF) are not allowed anywhere in the field.
+bool is_bad_ctl(char c) noexcept {
+    auto u = static_cast<unsigned char>(c);
+    return (u < 32 && c != '\t' && c != '\r' && c != '\n') || u == 127;
+}
+bool is_keyword_char(char c) noexcept {
+    return is_alnum(c) || c == '-' || c == '_' || c == '.';
+}
 
 bool is_tspecial(char c) noexcept {
-    switch (c) {
-        case '(': case ')': case '<': case '>': case '@': case ',': case ';': case ':': case '\\': case '"':
-        case '/': case '[': case ']': case '?': case '=':
-            return true;
-        default:
-            return false;
-    }
+    return std::string_view("()<>@,;:\\\"/[]?=").find(c) != std::string_view::npos;
 }
 
 /// RFC 2045 token character: printable US-ASCII other than tspecials.
@@ -38,13 +45,7 @@ bool is_token(std::string_view s) noexcept {
 
 bool is_atext(char c) noexcept {
     if (is_alnum(c)) return true;
-    switch (c) {
-        case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-': case '/':
-        case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}': case '~':
-            return true;
-        default:
-            return false;
-    }
+    return std::string_view("!#$%&'*+-/=?^_`{|}~").find(c) != std::string_view::npos;
 }
 
 bool is_dot_atom(std::string_view s) noexcept {
@@ -76,7 +77,7 @@ std::string sanitize(std::string_view s) {
     std::string out(s);
     for (char& c : out) {
         auto u = static_cast<unsigned char>(c);
-        if (u < 32 || u == 127) c = '?';
+        if ((u < 32 && c != '\t') || u == 127) c = '?';
     }
     return out;
 }
@@ -91,7 +92,9 @@ std::string quoted(std::string_view s) {
     return out;
 }
 
-std::string value_text(std::string_view v) { return is_token(v) ? std::string(v) : quoted(v); }
+std::string value_text(std::string_view v) {
+    return is_token(v) ? std::string(v) : quoted(v);
+}
 
 std::string pvalue_text(std::string_view v) {
     return is_token(v) || is_address_form(v) ? std::string(v) : quoted(v);
@@ -171,6 +174,8 @@ private:
             int depth = 0;
             do {
                 char c = s_[i_++];
+                if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+                    return fail("control character in comment");
                 if (c == '\\') {
                     if (at_end()) return fail("unterminated comment");
                     c = s_[i_++];
@@ -199,6 +204,8 @@ private:
         while (!at_end()) {
             char c = s_[i_++];
             if (c == '"') return true;
+            if (is_bad_ctl(c) || (c == '\\' && !at_end() && is_bad_ctl(peek())))
+                return fail("control character in quoted-string");
             if (c == '\\') {
                 if (at_end()) break;
                 out.push_back(s_[i_++]);
@@ -254,7 +261,7 @@ private:
                 ++i_;
                 out.push_back('@');
                 std::size_t start = i_;
-                while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(') ++i_;
+                while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && !is_bad_ctl(peek())) ++i_;
                 out.append(s_.substr(start, i_ - start));
             } else {
                 out = std::move(q);
@@ -262,7 +269,8 @@ private:
             return true;
         }
         std::size_t start = i_;
-        while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && peek() != '"') ++i_;
+        while (!at_end() && !is_wsp(peek()) && peek() != ';' && peek() != '(' && peek() != '"' && !is_bad_ctl(peek()))
+            ++i_;
         if (i_ == start) return fail("expected a property value");
         out = std::string(s_.substr(start, i_ - start));
         return true;
@@ -281,8 +289,10 @@ private:
             std::size_t save = i_;
             std::string v;
             (void)read_digits(v);
-            if (at_end() || is_wsp(peek()) || peek() == '(' || peek() == ';') ar.version = v;
-            else i_ = save;
+            if (at_end() || is_wsp(peek()) || peek() == '(' || peek() == ';')
+                ar.version = v;
+            else
+                i_ = save;
             if (!skip_cfws()) return false;
         }
         if (at_end()) return fail("expected ';' and a result or \"none\"");
@@ -370,7 +380,9 @@ std::string auth_results_field(const AuthResults& ar, std::size_t width, std::st
     return fold_header("Authentication-Results", auth_results_value(ar), width, eol);
 }
 
-ParsedAuthResults parse_auth_results(std::string_view value) { return ArParser(value).run(); }
+ParsedAuthResults parse_auth_results(std::string_view value) {
+    return ArParser(value).run();
+}
 
 std::vector<ForgedField> forged_auth_results(const std::vector<HeaderField>& fields, std::string_view authserv_id) {
     std::vector<ForgedField> out;

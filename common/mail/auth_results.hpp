@@ -23,8 +23,8 @@ struct AuthResult {
     std::string method;
     std::string method_version;  // empty: none
     std::string result;
-    std::string comment;         // first comment after the result; text without the parentheses
-    std::string reason;          // empty: no reasonspec
+    std::string comment;  // first comment after the result; text without the parentheses
+    std::string reason;   // empty: no reasonspec
     std::vector<AuthProperty> properties;
 
     friend bool operator==(const AuthResult&, const AuthResult&) = default;
@@ -41,8 +41,8 @@ struct AuthResults {
 
 /// The header value on one line: "authserv-id[ version]; method=result ...; ..." or "...; none".
 /// Values are written as tokens when they are tokens (RFC 2045), pvalues also as [local-part]@domain,
-/// everything else as a quoted-string with '"' and '\' escaped. Control characters (CR, LF, NUL, ...)
-/// in any value or comment are replaced by '?' so that the result is always one header field.
+/// everything else as a quoted-string with '"' and '\' escaped. Control characters other than HTAB
+/// (CR, LF, NUL, ...) in any value or comment are replaced by '?' so that the result is always one field.
 /// Keywords (method, result, ptype, property) keep only letters, digits, '-', '_' and '.'.
 [[nodiscard]] std::string auth_results_value(const AuthResults& ar);
 
@@ -62,7 +62,8 @@ struct [[nodiscard]] ParsedAuthResults {
 /// Parses an Authentication-Results value (RFC 8601 §2.2), folded or unfolded, with CFWS (nested
 /// comments) anywhere between tokens. Keywords (method, result, ptype, property) are lower-cased (they
 /// are case-insensitive); authserv-id and values are kept as written, quoted-strings unquoted.
-/// Unknown methods and ptypes are kept. Input over 64 KiB is invalid. Never throws for bad input.
+/// Unknown methods and ptypes are kept. A control character other than HTAB/CR/LF ends parsing with
+/// an error (partial once the authserv-id is known). Input over 64 KiB is invalid. Never throws.
 [[nodiscard]] ParsedAuthResults parse_auth_results(std::string_view value);
 
 /// An Authentication-Results field to delete: its index in `fields` and its 1-based occurrence among

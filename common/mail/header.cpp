@@ -5,9 +5,13 @@ namespace mailmoat::mail {
 
 namespace {
 
-bool is_wsp(char c) noexcept { return c == ' ' || c == '\t'; }
+bool is_wsp(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
 
-char ascii_lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char ascii_lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool valid_name(std::string_view name) noexcept {
     if (name.empty()) return false;
@@ -60,8 +64,8 @@ HeaderBlock parse_header_block(std::string_view message, const HeaderLimits& lim
     HeaderBlock block;
     std::size_t pos = 0;
     std::size_t line_no = 0;
-    bool have_field = false;      // the last field may take continuation lines
-    std::string_view prev_eol;    // the line end that preceded the current line
+    bool have_field = false;    // the last field may take continuation lines
+    std::string_view prev_eol;  // the line end that preceded the current line
     auto problem = [&](HeaderProblem::Kind k) { block.problems.push_back({k, line_no}); };
     auto stop = [&](HeaderProblem::Kind k) {
         problem(k);
@@ -97,7 +101,8 @@ HeaderBlock parse_header_block(std::string_view message, const HeaderLimits& lim
         if (line.find('\r') != std::string_view::npos) problem(HeaderProblem::Kind::bare_cr);
 
         if (is_wsp(line.front())) {
-            if (!have_field) problem(HeaderProblem::Kind::orphan_continuation);
+            if (!have_field)
+                problem(HeaderProblem::Kind::orphan_continuation);
             else {
                 HeaderField& f = block.fields.back();
                 f.raw_value.append(prev_eol);
@@ -152,18 +157,25 @@ std::string fold_header(std::string_view name, std::string_view value, std::size
         if (!at_end) {
             char c = text[i];
             if (in_quote) {
-                if (c == '\\') ++i;
-                else if (c == '"') in_quote = false;
+                if (c == '\\')
+                    ++i;
+                else if (c == '"')
+                    in_quote = false;
                 continue;
             }
             if (comment > 0) {
-                if (c == '\\') ++i;
-                else if (c == '(') ++comment;
-                else if (c == ')') --comment;
+                if (c == '\\')
+                    ++i;
+                else if (c == '(')
+                    ++comment;
+                else if (c == ')')
+                    --comment;
                 continue;
             }
-            if (c == '"') in_quote = true;
-            else if (c == '(') comment = 1;
+            if (c == '"')
+                in_quote = true;
+            else if (c == '(')
+                comment = 1;
             candidate = is_wsp(c) && i > min_pos && !is_wsp(text[i - 1]);
         }
         if (candidate || at_end) {

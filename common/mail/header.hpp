@@ -24,22 +24,22 @@ struct HeaderField {
 
 /// Bounds while parsing a header block.
 struct HeaderLimits {
-    std::size_t max_line_bytes = 998;       // RFC 5322 §2.1.1; longer lines are kept but reported
-    std::size_t hard_line_bytes = 65536;    // a longer physical line ends parsing (truncated)
-    std::size_t max_fields = 1000;          // more fields end parsing (truncated)
-    std::size_t max_block_bytes = 1U << 20; // a larger header block ends parsing (truncated)
+    std::size_t max_line_bytes = 998;        // RFC 5322 §2.1.1; longer lines are kept but reported
+    std::size_t hard_line_bytes = 65536;     // a longer physical line ends parsing (truncated)
+    std::size_t max_fields = 1000;           // more fields end parsing (truncated)
+    std::size_t max_block_bytes = 1U << 20;  // a larger header block ends parsing (truncated)
 };
 
 /// Something wrong with one line of a header block. The line is skipped (no exception).
 struct HeaderProblem {
     enum class Kind {
-        no_colon,            // a line that is neither a field nor a continuation
-        bad_name,            // field name empty or with characters outside printable ASCII 33..126
-        orphan_continuation, // a continuation line before the first field
-        line_too_long,       // a physical line longer than max_line_bytes (the field is still kept)
-        bare_cr,             // a CR not followed by LF inside the block (the field is still kept)
-        too_many_fields,     // max_fields reached; parsing stopped
-        block_too_large,     // max_block_bytes or hard_line_bytes reached; parsing stopped
+        no_colon,             // a line that is neither a field nor a continuation
+        bad_name,             // field name empty or with characters outside printable ASCII 33..126
+        orphan_continuation,  // a continuation line before the first field
+        line_too_long,        // a physical line longer than max_line_bytes (the field is still kept)
+        bare_cr,              // a CR not followed by LF inside the block (the field is still kept)
+        too_many_fields,      // max_fields reached; parsing stopped
+        block_too_large,      // max_block_bytes or hard_line_bytes reached; parsing stopped
     };
     Kind kind;
     std::size_t line = 0;

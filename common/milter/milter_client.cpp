@@ -3,6 +3,7 @@
 
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -346,6 +347,10 @@ bool MilterClient::read_packet(wire::Packet& p, std::string& error) {
             if (errno == EINTR) continue;
             error = std::strerror(errno);
             return false;
+        }
+        if (options_.delayed_ack) {
+            const int zero = 0;  // re-armed each time: the delayed-ACK timer ends the mode
+            (void)setsockopt(fd_, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
         }
         char buf[65536];
         const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);

@@ -98,6 +98,10 @@ struct ClientOptions {
     std::chrono::milliseconds timeout{30000};  // per read/write wait
     std::size_t max_packet = 1 << 20;          // largest reply packet accepted
     std::size_t max_modifications = 10000;     // per end of message
+    /// TCP only: put the socket in delayed-ACK mode before every read (Linux TCP_QUICKACK=0), as an
+    /// MTA's kernel is when it sends its next request right after each reply. Makes the Nagle +
+    /// delayed-ACK stall of a milter that writes two small packets in a row reproducible.
+    bool delayed_ack = false;
 };
 
 /// A blocking milter-protocol client for one MTA connection: what Postfix's milter8 client does, in

@@ -706,7 +706,7 @@ void Runner::stop() noexcept {
             // listening socket down wakes it too, at the cost of libmilter's one-second accept-error pause.
             bool shut = false;
             for (int i = 0; i < 200 && running_.load(); ++i) {
-                if (!poke(options_.socket) && !shut && i >= 2 && listen_fd_ >= 0) {
+                if (!poke(options_.socket) && !shut && i >= 10 && listen_fd_ >= 0) {
                     int listening = 0;
                     socklen_t len = sizeof listening;
                     if (getsockopt(listen_fd_, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening != 0)

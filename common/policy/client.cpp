@@ -104,10 +104,13 @@ ClientResult PolicyClient::read_reply() {
             continue;
         }
         if (n < 0 && errno == EINTR && io::Clock::now() < deadline) continue;
-        const bool timed_out = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+        const int err = n < 0 ? errno : 0;
+        const bool timed_out = err == EAGAIN || err == EWOULDBLOCK;
+        // A reset is how a closed idle connection often shows after our write: the same as a close.
+        const bool closed = n == 0 || err == ECONNRESET || err == EPIPE;
         const bool nothing = buffer_.empty();
-        const std::string what = n == 0 ? (nothing ? "connection closed by server" : "connection closed inside a reply")
-                                         : (timed_out ? "read timed out" : "read failed: " + io::errno_text(errno));
+        const std::string what = closed ? (nothing ? "connection closed by server" : "connection closed inside a reply")
+                                        : (timed_out ? "read timed out" : "read failed: " + io::errno_text(err));
         close();
         return make(timed_out ? ClientResult::Status::timeout : ClientResult::Status::error, what);
     }

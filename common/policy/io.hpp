@@ -1,4 +1,4 @@
-// common/policy/io.hpp - small socket helpers shared by the policy server and client (owned fd, deadlines).
+// common/policy/io.hpp - small socket utilities shared by the policy server and client (owned fd, deadlines).
 #pragma once
 #include <chrono>
 #include <string>

@@ -27,6 +27,7 @@
 #include "common/log/logger.hpp"
 #include "common/policy/io.hpp"
 #include "common/util/ip_address.hpp"
+#include "common/util/lock_guarded.hpp"
 
 namespace mailmoat::policy {
 
@@ -34,10 +35,12 @@ using io::Clock;
 using io::Fd;
 
 struct Server::State {
-    explicit State(ServerOptions o, std::shared_ptr<const Handler> h) : options(std::move(o)), handler(std::move(h)) {}
+    explicit State(ServerOptions o, std::shared_ptr<const Handler> h)
+        : options(std::move(o)), handler(std::in_place, std::move(h)) {}
 
     const ServerOptions options;
-    std::atomic<std::shared_ptr<const Handler>> handler;
+    // The current handler; each request copies the pointer under the lock and runs without it.
+    util::LockGuarded<std::shared_ptr<const Handler>> handler;
     Fd stop_fd;  // eventfd, readable once stop() ran
     std::atomic<bool> stopping{false};
     Fd listen_fd;
@@ -192,7 +195,8 @@ log::Line& peer_kv(log::Line& line, const Peer& peer) {
 }
 
 Action call_handler(State& st, const Request& request, const Peer& peer) {
-    const std::shared_ptr<const Handler> handler = st.handler.load();  // this request's snapshot
+    const std::shared_ptr<const Handler> handler =  // this request's snapshot
+        st.handler.with_lock([](const std::shared_ptr<const Handler>& h) { return h; });
     try {
         if (!handler) throw std::logic_error("no handler installed");
         Action action = handler->handle(request, peer);
@@ -471,9 +475,14 @@ void Server::stop(std::chrono::milliseconds bound) noexcept {
     }
 }
 
-void Server::set_handler(std::shared_ptr<const Handler> handler) { state_->handler.store(std::move(handler)); }
+void Server::set_handler(std::shared_ptr<const Handler> handler) {
+    // The old handler is released outside the lock: its destructor may be slow.
+    state_->handler.with_lock([&](std::shared_ptr<const Handler>& h) { h.swap(handler); });
+}
 
-std::shared_ptr<const Handler> Server::handler() const { return state_->handler.load(); }
+std::shared_ptr<const Handler> Server::handler() const {
+    return state_->handler.with_lock([](const std::shared_ptr<const Handler>& h) { return h; });
+}
 
 std::uint16_t Server::port() const noexcept { return state_->port; }
 

@@ -14,7 +14,9 @@ namespace mailmoat::table {
 
 namespace {
 
-bool is_space(char c) noexcept { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+bool is_space(char c) noexcept {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
 bool is_alnum(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 }
@@ -195,7 +197,8 @@ std::shared_ptr<const Table> open_inline(const std::string& body, const Limits& 
 
 class StaticTable final : public Table {
 public:
-    StaticTable(std::string name, std::string value) : Table(std::move(name), KeyKind::fixed), value_(std::move(value)) {}
+    StaticTable(std::string name, std::string value)
+        : Table(std::move(name), KeyKind::fixed), value_(std::move(value)) {}
     Lookup lookup(std::string_view key) const override {
         if (key.empty()) return Lookup::miss();
         return Lookup::hit(value_);
@@ -248,7 +251,8 @@ Replacement parse_replacement(const Source& src, std::size_t line, std::string_v
         if (c == '{' || c == '(') {
             char close = c == '{' ? '}' : ')';
             std::size_t end = text.find(close, i + 2);
-            if (end == std::string_view::npos) fail_at(src, line, "unbalanced '" + std::string(1, c) + "' in replacement text");
+            if (end == std::string_view::npos)
+                fail_at(src, line, "unbalanced '" + std::string(1, c) + "' in replacement text");
             name = text.substr(i + 2, end - i - 2);
             i = end;
         } else {
@@ -258,7 +262,8 @@ Replacement parse_replacement(const Source& src, std::size_t line, std::string_v
             if (name.empty()) fail_at(src, line, "'$' not followed by a replacement index");
             i = j - 1;
         }
-        if (name.empty() || name.size() > 3 || !std::all_of(name.begin(), name.end(), [](char d) { return d >= '0' && d <= '9'; }))
+        if (name.empty() || name.size() > 3 ||
+            !std::all_of(name.begin(), name.end(), [](char d) { return d >= '0' && d <= '9'; }))
             fail_at(src, line, "non-numeric replacement index \"" + std::string(name) + "\"");
         int group = std::stoi(std::string(name));
         if (!lit.empty()) r.pieces.push_back({std::move(lit), -1});
@@ -280,6 +285,52 @@ struct Rule {
     // matcher: one of these is set
     std::optional<util::IpNetwork> network;
     std::shared_ptr<pcre2_code> code;  // shared so rules stay copyable; freed by Pcre2Code's deleter
+};
+
+/// An address or network as two 64-bit words, so that a cidr rule is two masked compares.
+struct Words {
+    bool v4 = true;
+    std::uint64_t hi = 0, lo = 0;
+};
+
+Words to_words(const util::IpAddress& a) {
+    Words w;
+    w.v4 = a.is_v4();
+    const auto& b = a.bytes();
+    if (w.v4) {
+        for (int i = 0; i < 4; ++i) w.lo = (w.lo << 8) | b[static_cast<std::size_t>(i)];
+    } else {
+        for (int i = 0; i < 8; ++i) w.hi = (w.hi << 8) | b[static_cast<std::size_t>(i)];
+        for (int i = 8; i < 16; ++i) w.lo = (w.lo << 8) | b[static_cast<std::size_t>(i)];
+    }
+    return w;
+}
+
+/// A cidr rule in the compact form the lookup loop walks (kept apart from Rule for cache locality).
+struct CidrMatcher {
+    Words net;
+    std::uint64_t mask_hi = 0, mask_lo = 0;
+    Rule::Op op = Rule::Op::rule;
+    bool negate = false;
+    std::size_t skip_to = 0;
+
+    explicit CidrMatcher(const Rule& r) : CidrMatcher(r.network ? *r.network : util::IpNetwork{}) {
+        op = r.op;
+        negate = r.negate;
+        skip_to = r.skip_to;
+    }
+    explicit CidrMatcher(const util::IpNetwork& n) : net(to_words(n.address)) {
+        auto mask_of = [](unsigned bits) -> std::uint64_t { return bits == 0 ? 0 : ~std::uint64_t{0} << (64 - bits); };
+        if (net.v4) {
+            mask_lo = n.prefix_len == 0 ? 0 : (~std::uint64_t{0} << (32 - n.prefix_len)) & 0xFFFFFFFFULL;
+        } else {
+            mask_hi = mask_of(std::min(n.prefix_len, 64U));
+            mask_lo = n.prefix_len > 64 ? mask_of(n.prefix_len - 64) : 0;
+        }
+    }
+    [[nodiscard]] bool contains(const Words& a) const noexcept {
+        return a.v4 == net.v4 && (a.hi & mask_hi) == net.hi && (a.lo & mask_lo) == net.lo;
+    }
 };
 
 /// Resolves if/endif nesting into skip_to indexes. An endif without if is an error; an if without endif
@@ -311,9 +362,14 @@ public:
     enum class Type { cidr, regexp, pcre };
 
     RuleTable(std::string name, Type type, std::vector<Rule> rules, const Limits& limits)
-        : Table(std::move(name), KeyKind::pattern), type_(type), rules_(std::move(rules)),
+        : Table(std::move(name), KeyKind::pattern),
+          type_(type),
+          rules_(std::move(rules)),
           max_result_(limits.max_result_bytes) {
-        if (type_ != Type::cidr) {
+        if (type_ == Type::cidr) {
+            cidr_.reserve(rules_.size());
+            for (const Rule& r : rules_) cidr_.emplace_back(r);
+        } else {
             match_context_.reset(pcre2_match_context_create(nullptr));
             if (!match_context_) throw std::bad_alloc();
             // Bound backtracking; a match that hits the limit counts as no match (as Postfix's dict_pcre).
@@ -329,11 +385,7 @@ public:
 
     Lookup lookup(std::string_view key) const override {
         if (key.empty()) return Lookup::miss();
-        std::optional<util::IpAddress> addr;
-        if (type_ == Type::cidr) {
-            addr = util::IpAddress::parse(key);
-            if (!addr) return Lookup::miss();
-        }
+        if (type_ == Type::cidr) return lookup_cidr(key);
         Pcre2MatchData md;
         std::size_t i = 0;
         while (i < rules_.size()) {
@@ -343,23 +395,19 @@ public:
                 continue;
             }
             bool matched = false;
-            if (type_ == Type::cidr) {
-                matched = r.network->contains(*addr);
-            } else {
-                if (!md) {
-                    md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
-                    if (!md) return {Lookup::Status::tempfail, "out of memory"};
-                }
-                int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0,
-                                     md.get(), match_context_.get());
-                if (rc >= 0) {
-                    matched = true;
-                } else if (rc != PCRE2_ERROR_NOMATCH) {
-                    PCRE2_UCHAR msg[256];
-                    pcre2_get_error_message(rc, msg, sizeof msg);
-                    return Lookup::miss(name() + ":" + std::to_string(r.line) + ": match error: " +
-                                        reinterpret_cast<const char*>(msg));
-                }
+            if (!md) {
+                md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
+                if (!md) return {Lookup::Status::tempfail, "out of memory"};
+            }
+            int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md.get(),
+                                 match_context_.get());
+            if (rc >= 0) {
+                matched = true;
+            } else if (rc != PCRE2_ERROR_NOMATCH) {
+                PCRE2_UCHAR msg[256];
+                pcre2_get_error_message(rc, msg, sizeof msg);
+                return Lookup::miss(name() + ":" + std::to_string(r.line) +
+                                    ": match error: " + reinterpret_cast<const char*>(msg));
             }
             if (r.negate) matched = !matched;
             if (r.op == Rule::Op::if_) {
@@ -373,6 +421,29 @@ public:
     }
 
 private:
+    /// cidr_table(5): first matching rule wins, honouring if/endif; keys that are not addresses miss.
+    Lookup lookup_cidr(std::string_view key) const {
+        const auto addr = util::IpAddress::parse(key);
+        if (!addr) return Lookup::miss();
+        const Words kw = to_words(*addr);
+        std::size_t i = 0;
+        while (i < cidr_.size()) {
+            const CidrMatcher& c = cidr_[i];
+            if (c.op == Rule::Op::endif) {
+                ++i;
+                continue;
+            }
+            const bool matched = c.contains(kw) != c.negate;
+            if (c.op == Rule::Op::if_) {
+                i = matched ? i + 1 : c.skip_to;
+                continue;
+            }
+            if (matched) return expand(rules_[i], key, nullptr);
+            ++i;
+        }
+        return Lookup::miss();
+    }
+
     Lookup expand(const Rule& r, std::string_view key, pcre2_match_data* md) const {
         std::string out;
         const PCRE2_SIZE* ov = md != nullptr ? pcre2_get_ovector_pointer(md) : nullptr;
@@ -396,12 +467,30 @@ private:
     std::vector<Rule> rules_;
     std::size_t max_result_;
     std::uint32_t max_captures_ = 0;
+    std::vector<CidrMatcher> cidr_;  // per rule, cidr tables only
     Pcre2MatchContext match_context_;
 };
 
 /// regexp_table(5) patterns are POSIX EREs (or BREs with the x flag). Rewrites them into PCRE2 syntax:
 /// inside bracket expressions a backslash is literal in POSIX; in a BRE \( \) \{ \} \| are operators and
 /// their bare forms and + ? are literals; a leading * is literal.
+/// glibc's regex escapes that PCRE2 spells differently: \< \> word start/end, \` \' buffer start/end.
+/// Everything else (\w \W \s \S \b \B, escaped literals) means the same in both.
+std::string gnu_escape(char n) {
+    switch (n) {
+        case '<':
+            return "\\b(?=\\w)";
+        case '>':
+            return "\\b(?<=\\w)";
+        case '`':
+            return "\\A";
+        case '\'':
+            return "\\z";
+        default:
+            return std::string{'\\', n};
+    }
+}
+
 std::string posix_to_pcre(std::string_view pat, bool extended) {
     std::string out;
     out.reserve(pat.size() + 8);
@@ -420,7 +509,8 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
                 ++i;
             }
             while (i < pat.size() && pat[i] != ']') {
-                if (pat[i] == '[' && i + 1 < pat.size() && (pat[i + 1] == ':' || pat[i + 1] == '.' || pat[i + 1] == '=')) {
+                if (pat[i] == '[' && i + 1 < pat.size() &&
+                    (pat[i + 1] == ':' || pat[i + 1] == '.' || pat[i + 1] == '=')) {
                     char kind = pat[i + 1];
                     std::size_t end = pat.find(std::string{kind, ']'}, i + 2);
                     if (end == std::string_view::npos) {
@@ -432,9 +522,12 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
                     i = end + 2;
                     continue;
                 }
-                if (pat[i] == '\\') out += "\\\\";
-                else if (pat[i] == '[') out += "\\[";
-                else out.push_back(pat[i]);
+                if (pat[i] == '\\')
+                    out += "\\\\";
+                else if (pat[i] == '[')
+                    out += "\\[";
+                else
+                    out.push_back(pat[i]);
                 ++i;
             }
             if (i < pat.size()) out.push_back(pat[i++]);
@@ -444,11 +537,10 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
         if (!extended) {
             if (c == '\\' && i + 1 < pat.size()) {
                 char n = pat[i + 1];
-                if (n == '(' || n == ')' || n == '{' || n == '}' || n == '|') out.push_back(n);
-                else {
-                    out.push_back('\\');
+                if (n == '(' || n == ')' || n == '{' || n == '}' || n == '|')
                     out.push_back(n);
-                }
+                else
+                    out += gnu_escape(n);
                 i += 2;
                 at_start = n == '(' || n == '|';
                 continue;
@@ -467,8 +559,7 @@ std::string posix_to_pcre(std::string_view pat, bool extended) {
             continue;
         }
         if (c == '\\' && i + 1 < pat.size()) {
-            out.push_back(c);
-            out.push_back(pat[i + 1]);
+            out += gnu_escape(pat[i + 1]);
             i += 2;
         } else {
             out.push_back(c);
@@ -517,32 +608,55 @@ ParsedPattern parse_delimited(const Source& src, std::size_t line, std::string_v
 }
 
 std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line, const ParsedPattern& p,
-                                           RuleTable::Type type) {
+                                            RuleTable::Type type) {
     std::uint32_t options = 0;
     std::string pattern = p.pattern;
     if (type == RuleTable::Type::pcre) {
         options = PCRE2_CASELESS | PCRE2_DOTALL;
         for (char f : p.flags) {
             switch (f) {
-                case 'i': options ^= PCRE2_CASELESS; break;
-                case 'm': options ^= PCRE2_MULTILINE; break;
-                case 's': options ^= PCRE2_DOTALL; break;
-                case 'x': options ^= PCRE2_EXTENDED; break;
-                case 'A': options ^= PCRE2_ANCHORED; break;
-                case 'E': options ^= PCRE2_DOLLAR_ENDONLY; break;
-                case 'U': options ^= PCRE2_UNGREEDY; break;
-                case 'X': break;  // PCRE_EXTRA has no PCRE2 counterpart; Postfix ignores it with PCRE2 too
-                default: fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
+                case 'i':
+                    options ^= PCRE2_CASELESS;
+                    break;
+                case 'm':
+                    options ^= PCRE2_MULTILINE;
+                    break;
+                case 's':
+                    options ^= PCRE2_DOTALL;
+                    break;
+                case 'x':
+                    options ^= PCRE2_EXTENDED;
+                    break;
+                case 'A':
+                    options ^= PCRE2_ANCHORED;
+                    break;
+                case 'E':
+                    options ^= PCRE2_DOLLAR_ENDONLY;
+                    break;
+                case 'U':
+                    options ^= PCRE2_UNGREEDY;
+                    break;
+                case 'X':
+                    break;  // PCRE_EXTRA has no PCRE2 counterpart; Postfix ignores it with PCRE2 too
+                default:
+                    fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
             }
         }
     } else {
         bool icase = true, extended = true, newline = false;
         for (char f : p.flags) {
             switch (f) {
-                case 'i': icase = !icase; break;
-                case 'x': extended = !extended; break;
-                case 'm': newline = !newline; break;
-                default: fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
+                case 'i':
+                    icase = !icase;
+                    break;
+                case 'x':
+                    extended = !extended;
+                    break;
+                case 'm':
+                    newline = !newline;
+                    break;
+                default:
+                    fail_at(src, line, std::string("unknown regexp option \"") + f + "\"");
             }
         }
         pattern = posix_to_pcre(p.pattern, extended);
@@ -552,13 +666,14 @@ std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line,
     }
     int err = 0;
     PCRE2_SIZE offset = 0;
-    Pcre2Code code(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err,
-                                 &offset, nullptr));
+    Pcre2Code code(
+        pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), options, &err, &offset, nullptr));
     if (!code) {
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(err, msg, sizeof msg);
-        fail_at(src, line, "error in regular expression \"" + p.pattern + "\" at offset " + std::to_string(offset) +
-                               ": " + reinterpret_cast<const char*>(msg));
+        fail_at(src, line,
+                "error in regular expression \"" + p.pattern + "\" at offset " + std::to_string(offset) + ": " +
+                    reinterpret_cast<const char*>(msg));
     }
     // JIT is an optimisation: without it (e.g. no executable memory) the interpreter gives the same answers.
     (void)pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);
@@ -641,8 +756,8 @@ std::shared_ptr<const Table> build_rule_table(const std::string& name, Source sr
                     std::uint32_t captures = 0;
                     pcre2_pattern_info(r.code.get(), PCRE2_INFO_CAPTURECOUNT, &captures);
                     if (static_cast<std::uint32_t>(r.replacement.max_group) > captures)
-                        fail_at(src, l.number, "out of range replacement index \"" +
-                                                   std::to_string(r.replacement.max_group) + "\"");
+                        fail_at(src, l.number,
+                                "out of range replacement index \"" + std::to_string(r.replacement.max_group) + "\"");
                 }
             }
         }
@@ -791,8 +906,10 @@ Match lookup_address(const Table& table, std::string_view address, const Address
 Match lookup_client(const Table& table, std::string_view ip) {
     Match m;
     std::string addr;
-    if (auto parsed = util::IpAddress::parse(ip)) addr = parsed->to_string();
-    else addr = std::string(ip);
+    if (auto parsed = util::IpAddress::parse(ip))
+        addr = parsed->to_string();
+    else
+        addr = std::string(ip);
     if (table.key_kind() == KeyKind::pattern) {
         try_key(table, addr, m);
         return m;

@@ -37,11 +37,11 @@ enum class KeyKind { fixed, pattern };
 
 /// Bounds applied while loading a table; exceeding one is a TableError.
 struct Limits {
-    std::size_t max_file_bytes = 64U << 20;      // source file size
-    std::size_t max_line_bytes = 64U << 10;      // one logical line (after joining continuations)
-    std::size_t max_entries = 4U << 20;          // keys or rules
-    std::size_t max_result_bytes = 64U << 10;    // one lookup result after $n substitution
-    std::size_t max_if_depth = 64;               // nested if/endif
+    std::size_t max_file_bytes = 64U << 20;    // source file size
+    std::size_t max_line_bytes = 64U << 10;    // one logical line (after joining continuations)
+    std::size_t max_entries = 4U << 20;        // keys or rules
+    std::size_t max_result_bytes = 64U << 10;  // one lookup result after $n substitution
+    std::size_t max_if_depth = 64;             // nested if/endif
 };
 
 /// The lookup interface every list an administrator maintains goes through. Implementations are
@@ -82,7 +82,7 @@ private:
 /// Which lookup found a value: the key that matched and its value.
 struct [[nodiscard]] Match {
     Lookup::Status status = Lookup::Status::not_found;
-    std::string key;    // the key that matched (or that tempfailed)
+    std::string key;  // the key that matched (or that tempfailed)
     std::string value;
 
     [[nodiscard]] bool found() const noexcept { return status == Lookup::Status::found; }
@@ -95,7 +95,7 @@ enum class ParentStyle { parent, dot };
 struct AddressOptions {
     std::string recipient_delimiter = "+";  // any of these characters starts an extension; empty: none
     ParentStyle parent_style = ParentStyle::parent;
-    std::string null_sender_key = "<>";     // smtpd_null_access_lookup_key
+    std::string null_sender_key = "<>";  // smtpd_null_access_lookup_key
 };
 
 /// access(5) EMAIL ADDRESS PATTERNS, in smtpd_check.c's order: user+ext@domain, user@domain, domain and
@@ -106,8 +106,7 @@ struct AddressOptions {
 /// access(5) DOMAIN NAME PATTERNS: the name, then each parent including the top-level domain, as
 /// "parent" (ParentStyle::parent) or ".parent" (ParentStyle::dot). A trailing dot is dropped and the
 /// name lower-cased; numerical names (addresses) get no parent lookups. Pattern tables: whole name only.
-[[nodiscard]] Match lookup_domain(const Table& table, std::string_view domain,
-                                  ParentStyle style = ParentStyle::parent);
+[[nodiscard]] Match lookup_domain(const Table& table, std::string_view domain, ParentStyle style = ParentStyle::parent);
 
 /// access(5) HOST NAME/ADDRESS PATTERNS for an address: the full address, then for fixed tables the
 /// prefixes "1.2.3", "1.2", "1" (IPv6: split at ':' the same way). The address is put in canonical form

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
             options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
         options.socket_mode = start.common.socket_mode;
+        options.tcp_nodelay = settings->tcp_nodelay;
         milter::Runner runner(options, factory(settings));
         if (const auto opened = runner.open(); opened.code != milter::OpenResult::Code::ok) {
             log::error().kv("socket", start.common.socket.to_postfix()).kv("error", opened.message);

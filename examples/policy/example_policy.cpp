@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/log/logger.hpp"
+#include "common/policy/settings.hpp"
 
 namespace mailmoat::examples {
 namespace {
@@ -29,24 +30,12 @@ config::Schema example_policy_schema() {
     config::Schema s("mailmoat-example-policy",
                      "example Postfix policy server: rejects recipients reject*, defers recipients defer*");
     s.add_common_daemon_options("inet:127.0.0.1:10040", "");
-    s.add_uint("max-connections", 200, 1, 10000,
-               "Most simultaneous connections (Postfix holds one per smtpd process); more are closed at once.");
-    s.add_duration("idle-timeout", std::chrono::seconds(600), "Close a connection idle this long between requests.");
-    s.add_duration("read-timeout", std::chrono::seconds(10), "Close a connection that takes this long to send one request.");
+    policy::add_server_options(s);
     return s;
 }
 
 policy::ServerOptions example_server_options(const config::Values& values, const daemon::CommonSettings& common) {
-    policy::ServerOptions o;
-    o.socket = common.socket;
-    o.socket_owner = common.socket_owner;
-    o.socket_mode = common.socket_mode;
-    o.max_connections = static_cast<std::size_t>(values.uint("max-connections"));
-    o.idle_timeout = values.duration("idle-timeout");
-    o.read_timeout = values.duration("read-timeout");
-    if (o.idle_timeout.count() < 1000) throw values.error("idle-timeout", "must be at least 1s");
-    if (o.read_timeout.count() < 1000) throw values.error("read-timeout", "must be at least 1s");
-    return o;
+    return policy::server_options(values, common.socket, common.socket_owner, common.socket_mode);
 }
 
 policy::Action ExamplePolicy::decide(const policy::Request& request) {

@@ -13,7 +13,7 @@ namespace {
 bool same_server_options(const mm::policy::ServerOptions& a, const mm::policy::ServerOptions& b) {
     return a.socket.to_postfix() == b.socket.to_postfix() && a.socket_owner == b.socket_owner &&
            a.socket_mode == b.socket_mode && a.max_connections == b.max_connections &&
-           a.idle_timeout == b.idle_timeout && a.read_timeout == b.read_timeout;
+           a.idle_timeout == b.idle_timeout && a.read_timeout == b.read_timeout && a.write_timeout == b.write_timeout;
 }
 
 // SIGHUP: a new configuration and a new handler; a bad configuration keeps the old one.

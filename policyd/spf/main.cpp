@@ -19,16 +19,6 @@ std::shared_ptr<mm::dns::Resolver> resolver_for(const mm::spfd::Settings& s) {
                                   s.common.dns_retries, s.dns_cache_size);
 }
 
-mm::policy::ServerOptions server_options(const mm::spfd::Settings& s) {
-    mm::policy::ServerOptions o;
-    o.socket = s.common.socket;
-    o.socket_owner = s.common.socket_owner;
-    o.socket_mode = s.common.socket_mode;
-    o.max_connections = s.max_connections;
-    o.idle_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(s.idle_timeout);
-    return o;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -46,7 +36,7 @@ int main(int argc, char** argv) {
         mm::daemon::SignalSet signals;
         std::shared_ptr<const mm::spfd::Settings> current = settings;
         auto resolver = resolver_for(*current);
-        mm::policy::Server server(server_options(*current), std::make_shared<mm::spfd::SpfPolicy>(current, resolver));
+        mm::policy::Server server(current->server, std::make_shared<mm::spfd::SpfPolicy>(current, resolver));
         server.listen();
         mm::daemon::write_pid_file(current->common.pid_file);
         mm::daemon::drop_privileges(current->common.user, current->common.group);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "common/config/options.hpp"
+#include "common/policy/settings.hpp"
 
 namespace mailmoat::spfd {
 
@@ -79,8 +80,7 @@ config::Schema make_schema() {
     s.add_duration("time-budget", std::chrono::seconds(10), "Longest time one SPF check may take; then temperror (RFC 7208 §4.6.4).");
     s.add_uint("cache-size", 10000, 0, 10000000, "SPF results kept for their records' TTL (0 disables).");
     s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
-    s.add_uint("max-connections", 500, 1, 100000, "Most concurrent Postfix connections (one per smtpd process).");
-    s.add_duration("idle-timeout", std::chrono::seconds(600), "Close a Postfix connection idle this long.");
+    policy::add_server_options(s);
     return s;
 }
 
@@ -134,8 +134,7 @@ Settings build_settings(const config::Values& v) {
         throw v.error("time-budget", "must be between 1s and 90s (Postfix gives up after 100s)");
     s.cache_size = static_cast<std::size_t>(v.uint("cache-size"));
     s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
-    s.max_connections = static_cast<std::size_t>(v.uint("max-connections"));
-    s.idle_timeout = v.duration("idle-timeout");
+    s.server = policy::server_options(v, s.common.socket, s.common.socket_owner, s.common.socket_mode);
     return s;
 }
 

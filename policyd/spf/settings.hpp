@@ -9,6 +9,7 @@
 
 #include "common/config/options.hpp"
 #include "common/daemon/daemon.hpp"
+#include "common/policy/server.hpp"
 #include "common/util/ip_address.hpp"
 
 namespace mailmoat::spfd {
@@ -52,8 +53,7 @@ struct Settings {
     std::chrono::milliseconds time_budget{10000};
     std::size_t cache_size = 10000;      // SPF result cache entries (0 disables)
     std::size_t dns_cache_size = 20000;  // DNS cache entries (0 disables)
-    std::size_t max_connections = 500;
-    std::chrono::seconds idle_timeout{600};
+    policy::ServerOptions server;  // socket, connection cap and timeouts (common/policy/settings)
 };
 
 /// The schema of mailmoat-spf (common daemon options plus the SPF keys).

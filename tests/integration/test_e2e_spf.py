@@ -4,6 +4,7 @@
 # recipients, a DNS timeout gives the configured defer; plus hostile records and DNS answers through the
 # policy protocol (bounded time, correct result or perm/temperror, daemon keeps serving).
 import os
+import signal
 import socket
 import sys
 import time
@@ -69,7 +70,7 @@ def policy(sock_spec, **attrs):
 
 class SpfEndToEnd(mmtest.TestCase):
     def test_through_postfix(self):
-        args = ["--skip-networks", "", "--helo-reject", "no-check", "--temperror-defer", "yes",
+        args = ["--skip-networks", "", "--helo-reject", "no-check", "--temperror-defer=yes",
                 "--dns-timeout", "1", "--dns-retries", "0", "--authserv-id", "mx.test"]
         with mmtest.Sink() as sink, mmtest.DnsServer(ZONE) as dns, \
                 mmtest.Daemon(PROGRAM, args + ["--dns-server", dns.address]) as spf:
@@ -137,6 +138,35 @@ class SpfEndToEnd(mmtest.TestCase):
                 s.sendall(b"sender=" + b"x" * 100000 + b"\n\n")
                 self.assertTrue(s.recv(100).startswith(b"action=DUNNO"))
             self.assertTrue(policy(spf.socket, sender="x@deny.test", instance="after").startswith("550 5.7.23"))
+
+    def test_sighup_reload(self):
+        # SIGHUP re-reads the config file: a new policy takes effect, a broken file keeps the old one.
+        tmp = mmtest.make_tmpdir("mm-spf-reload-")
+        try:
+            conf = os.path.join(tmp, "mailmoat-spf.conf")
+            with open(conf, "w") as f:
+                f.write("mail-from-reject = fail\nskip-networks =\n")
+            os.chmod(tmp, 0o755)
+            os.chmod(conf, 0o644)
+            with mmtest.DnsServer(ZONE) as dns, \
+                    mmtest.Daemon(PROGRAM, ["--config", conf, "--dns-server", dns.address]) as spf:
+                self.assertTrue(policy(spf.socket, sender="a@deny.test", instance="r1").startswith("550 5.7.23"))
+                with open(conf, "w") as f:
+                    f.write("mail-from-reject = never\nskip-networks =\n")
+                spf.proc.send_signal(signal.SIGHUP)
+                mmtest.wait_until(lambda: "event=reloaded" in spf.log(), 10, "reload")
+                self.assertTrue(policy(spf.socket, sender="a@deny.test", instance="r2").startswith("PREPEND Received-SPF: fail"))
+                with open(conf, "w") as f:
+                    f.write("mail-from-reject = sometimes\n")
+                spf.proc.send_signal(signal.SIGHUP)
+                mmtest.wait_until(lambda: "kept-old-config" in spf.log(), 10, "refused reload")
+                self.assertIn("mail-from-reject", spf.log().split("kept-old-config", 1)[1].splitlines()[0])
+                self.assertTrue(policy(spf.socket, sender="a@deny.test", instance="r3").startswith("PREPEND Received-SPF: fail"))
+                # The config file is valid again so the harness's stop (and any --check-config) is clean.
+                with open(conf, "w") as f:
+                    f.write("mail-from-reject = never\nskip-networks =\n")
+        finally:
+            mmtest.remove_tmpdir(tmp)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@
 #   ;@badid NAME        over UDP first send a reply with another ID and other data, then the real reply
 #   ;@badquestion NAME  over UDP first send a reply for another question (right ID), then the real reply
 #   ;@garbage NAME      over UDP answer only with undecodable bytes carrying the query's ID
+#   ;@formerr NAME      answer FORMERR for NAME
+#   ;@stray NAME        answers for NAME also carry "stray.invalid. A 192.0.2.250" and "NAME TXT stray"
+#                       (records a client must not take as the answer to an A query for NAME)
 # Every query is appended to --log (one line "NAME TYPE") when given, so tests can count queries.
 # With --log-detail each line goes on with the transport and query flags:
 #   "NAME TYPE proto=udp rd=1 ad=1 edns=1232 do=0" (edns=0 when the query had no OPT record).
@@ -183,6 +186,12 @@ class Resolver(BaseResolver):
             if kind == "refused":
                 reply.header.rcode = RCODE.REFUSED
                 return reply
+            if kind == "formerr":
+                reply.header.rcode = RCODE.FORMERR
+                return reply
+            if kind == "stray":
+                reply.add_answer(RR("stray.invalid.", QTYPE.A, rdata=A("192.0.2.250"), ttl=60))
+                reply.add_answer(*RR.fromZone(f'{qname} 60 IN TXT "stray"'))
             if kind == "drop":
                 return None
             if kind == "timeout":  # JSON TIMEOUT: silent unless the asked type has records here

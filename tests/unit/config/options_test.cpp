@@ -84,6 +84,14 @@ TEST_CASE("missing named config file and unknown command-line option are errors"
     CHECK_THROWS_WITH(cfg::parse(schema(), {"--max-things=0"}), Catch::Contains("command line: max-things: value 0 out of range"));
 }
 
+TEST_CASE("booleans on the command line: bare, =yes, =no; a detached value is refused", "[config]") {
+    CHECK(cfg::parse(schema(), {"--foreground"}).flag("foreground"));
+    CHECK_FALSE(cfg::parse(schema(), {"--sign=no"}).flag("sign"));
+    CHECK(cfg::parse(schema(), {"--sign=yes"}).flag("sign"));
+    CHECK_THROWS_AS(cfg::parse(schema(), {"--sign", "no"}), cfg::ConfigError);
+    CHECK_THROWS_AS(cfg::parse(schema(), {"stray"}), cfg::ConfigError);
+}
+
 TEST_CASE("dump-defaults lists every config key with help", "[config]") {
     const auto s = schema();
     const auto dump = s.dump_defaults();

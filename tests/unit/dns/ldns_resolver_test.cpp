@@ -59,6 +59,10 @@ badq.example.test. IN A 192.0.2.11
 ;@badquestion badq.example.test
 garbage.example.test. IN A 192.0.2.12
 ;@garbage garbage.example.test
+formerr.example.test. IN A 192.0.2.13
+;@formerr formerr.example.test
+stray.example.test. IN A 192.0.2.14
+;@stray stray.example.test
 other.test. 30 IN SOA ns.other.test. hostmaster.other.test. 1 3600 600 86400 600
 )";
 
@@ -131,6 +135,25 @@ TEST_CASE("LdnsResolver answers A, AAAA, MX, TXT, PTR with min TTL", "[dns][ldns
     CHECK(log.front() == "example.test A proto=udp rd=1 ad=1 edns=1232 do=0");
 }
 
+TEST_CASE("LdnsResolver keeps only records of the asked type and name, at most 64", "[dns][ldns]") {
+    std::string text = zone;
+    for (int i = 0; i < 70; ++i) text += "many.example.test. IN A 198.51.100." + std::to_string(i) + "\n";
+    DnsServer server(text);
+    auto r = make(server);
+
+    Answer stray = r.query("stray.example.test", RrType::a);
+    REQUIRE(stray.status == Status::ok);
+    CHECK(stray.addresses == std::vector<IpAddress>{*IpAddress::parse("192.0.2.14")});
+    CHECK(stray.txt.empty());
+    CHECK(stray.ttl == 300);  // the stray records (TTL 60) do not count
+
+    Answer many = r.query("many.example.test", RrType::a);
+    REQUIRE(many.status == Status::ok);
+    REQUIRE(many.addresses.size() == LdnsResolver::max_records);
+    CHECK(many.addresses.front() == *IpAddress::parse("198.51.100.0"));
+    CHECK(many.addresses.back() == *IpAddress::parse("198.51.100.63"));
+}
+
 TEST_CASE("LdnsResolver follows CNAME chains inside the answer", "[dns][ldns]") {
     DnsServer server(zone);
     auto r = make(server);
@@ -193,6 +216,10 @@ TEST_CASE("LdnsResolver maps server failures to tempfail", "[dns][ldns]") {
     CHECK(refused.status == Status::tempfail);
     CHECK(refused.error == "REFUSED");
 
+    Answer formerr = r.query("formerr.example.test", RrType::a);
+    CHECK(formerr.status == Status::tempfail);
+    CHECK(formerr.error == "FORMERR");
+
     Answer garbage = r.query("garbage.example.test", RrType::a);
     CHECK(garbage.status == Status::tempfail);
     CHECK(garbage.error == "garbled reply");
@@ -207,7 +234,7 @@ TEST_CASE("LdnsResolver times out on a dropped query within its timeout, after r
     CHECK(a.status == Status::tempfail);
     CHECK(a.error == "timeout");
     CHECK(elapsed >= std::chrono::milliseconds(550));
-    CHECK(elapsed < std::chrono::milliseconds(900));
+    CHECK(elapsed < std::chrono::milliseconds(1000));
     CHECK(server.count("drop.example.test", "A") == 2);
 }
 
@@ -359,4 +386,37 @@ TEST_CASE("LdnsResolver refuses a zero timeout", "[dns][ldns]") {
     options.server = "127.0.0.1";
     options.timeout = std::chrono::milliseconds(0);
     CHECK_THROWS_AS(LdnsResolver(options), std::invalid_argument);
+}
+
+TEST_CASE("parse_answer decodes and checks one reply message", "[dns][ldns]") {
+    using mailmoat::dns::parse_answer;
+    // id 0x1234, QR RD RA, 1 question, 1 answer: example.com A, TTL 0x80000001, 192.0.2.1
+    std::vector<std::uint8_t> msg = {0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,
+                                     7,    'e',  'x',  'a',  'm', 'p', 'l', 'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1,
+                                     0xc0, 0x0c, 0,    1,    0,   1,   0x80, 0,  0, 1,   0,   4,   192, 0, 2, 1};
+    Answer a = parse_answer(msg.data(), msg.size(), "Example.COM.", RrType::a);
+    REQUIRE(a.status == Status::ok);
+    CHECK(a.addresses == std::vector<IpAddress>{*IpAddress::parse("192.0.2.1")});
+    CHECK(a.ttl == 0);  // RFC 2181 §8: a TTL with the top bit set counts as zero
+
+    CHECK(parse_answer(msg.data(), msg.size(), "example.org", RrType::a).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size(), "example.com", RrType::aaaa).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size() - 3, "example.com", RrType::a).error == "garbled reply");
+    CHECK(parse_answer(msg.data(), 11, "example.com", RrType::a).error == "mismatched reply");
+    CHECK(parse_answer(msg.data(), msg.size(), "a..b", RrType::a).status == Status::nxdomain);
+
+    auto query = msg;
+    query[2] = 0x01;  // QR clear: a query, not a reply
+    CHECK(parse_answer(query.data(), query.size(), "example.com", RrType::a).error == "mismatched reply");
+    auto truncated = msg;
+    truncated[2] = 0x83;  // TC
+    CHECK(parse_answer(truncated.data(), truncated.size(), "example.com", RrType::a).error == "truncated");
+    auto servfail = msg;
+    servfail[3] = 0x82;
+    CHECK(parse_answer(servfail.data(), servfail.size(), "example.com", RrType::a).error == "SERVFAIL");
+    auto short_rdata = msg;  // an A record of 3 octets does not decode
+    short_rdata[40] = 3;
+    short_rdata.pop_back();
+    Answer bad = parse_answer(short_rdata.data(), short_rdata.size(), "example.com", RrType::a);
+    CHECK(bad.status == Status::tempfail);
 }

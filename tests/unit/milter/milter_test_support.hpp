@@ -29,6 +29,9 @@ struct TempDir {
         std::string tmpl = (std::filesystem::temp_directory_path() / "mailmoat-milter-XXXXXX").string();
         if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         path = tmpl;
+        // A milter that dropped root must still reach its own socket here (to wake its listener at stop).
+        std::filesystem::permissions(path, std::filesystem::perms::owner_all | std::filesystem::perms::group_exec |
+                                               std::filesystem::perms::others_exec);
     }
     ~TempDir() {
         std::error_code ec;

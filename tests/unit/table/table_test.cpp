@@ -137,7 +137,8 @@ TEST_CASE("table bounds are enforced at load time", "[table][limits]") {
     CHECK_THAT(open_error("texthash:" + big, small), Catch::Contains("larger than 100 bytes"));
     const std::string longline = dir.write("long", "k " + std::string(50, 'v') + "\n");
     CHECK_THAT(open_error("texthash:" + longline, small), Catch::Contains(longline + ":1: line longer than 40"));
-    const std::string longjoined = dir.write("joined", "k " + std::string(30, 'v') + "\n " + std::string(30, 'w') + "\n");
+    const std::string longjoined =
+        dir.write("joined", "k " + std::string(30, 'v') + "\n " + std::string(30, 'w') + "\n");
     CHECK_THAT(open_error("texthash:" + longjoined, small), Catch::Contains(longjoined + ":1: logical line longer"));
     const std::string many = dir.write("many", "a 1\nb 2\nc 3\nd 4\n");
     CHECK_THAT(open_error("texthash:" + many, small), Catch::Contains(many + ":4: more than 3 entries"));
@@ -244,17 +245,18 @@ TEST_CASE("regexp tables keep regexp_table(5) syntax", "[table][regexp]") {
     CHECK(value_of(*t, "subject: folded\n\tviagra") == "REJECT drugs");  // '.' matches newline without m
     CHECK(value_of(*t, "From: Someone <me@example.com>") == "FROM example.com USER me me $5");
     CHECK(value_of(*t, "To: CaseSensitive") == "CASE");
-    CHECK(value_of(*t, "To: casesensitive") == "NOT-RECEIVED");  // i toggled ICASE off
+    CHECK(value_of(*t, "To: casesensitive") == "NOT-RECEIVED");   // i toggled ICASE off
     CHECK(value_of(*t, "Multi: one\nMulti: two") == "LINE one");  // with m, $ matches before \n
     CHECK(value_of(*t, "X-Bre: abab+") == "BRE ab");              // BRE: \( \) \{ \} groups, + literal
     CHECK(value_of(*t, "X-Bre: ababb") == "NOT-RECEIVED");
-    CHECK(value_of(*t, "Bracket: \\") == "BRACKET");              // POSIX: backslash literal in brackets
+    CHECK(value_of(*t, "Bracket: \\") == "BRACKET");  // POSIX: backslash literal in brackets
     CHECK(value_of(*t, "Bracket: .") == "BRACKET");
     CHECK(value_of(*t, "Received: from x") == "<not found>");
 
     SECTION("if/endif and nested blocks") {
         auto i = open_table(
-            "regexp:{ {if /^From:/}, {if !/example\\.com/}, {/./ FOREIGN}, {endif}, {/./ OURS}, {endif}, {/^To:/ TO} }");
+            "regexp:{ {if /^From:/}, {if !/example\\.com/}, {/./ FOREIGN}, {endif}, {/./ OURS}, {endif}, {/^To:/ TO} "
+            "}");
         CHECK(value_of(*i, "From: a@example.com") == "OURS");
         CHECK(value_of(*i, "From: a@example.org") == "FOREIGN");
         CHECK(value_of(*i, "To: x") == "TO");
@@ -270,7 +272,8 @@ TEST_CASE("regexp tables keep regexp_table(5) syntax", "[table][regexp]") {
         const std::string negsub = dir.write("n", "!/(a)/ $1\n");
         CHECK_THAT(open_error("regexp:" + negsub), Catch::Contains(negsub + ":1: $number found in negative match"));
         const std::string unclosed = dir.write("u", "# c\n/abc REJECT\n");
-        CHECK_THAT(open_error("regexp:" + unclosed), Catch::Contains(unclosed + ":2: no closing regular expression delimiter"));
+        CHECK_THAT(open_error("regexp:" + unclosed),
+                   Catch::Contains(unclosed + ":2: no closing regular expression delimiter"));
         const std::string badre = dir.write("b", "/a(/ X\n");
         CHECK_THAT(open_error("regexp:" + badre), Catch::Contains(badre + ":1: error in regular expression"));
         const std::string noaction = dir.write("na", "/a/\n");
@@ -289,27 +292,27 @@ TEST_CASE("pcre tables (pcre_table(5) flags and substitution)", "[table][pcre]")
         const char* expected;
     };
     auto c = GENERATE(values<Case>({
-        {"/abc/ HIT", "xxABCxx", "HIT"},                    // i is on by default
-        {"/abc/i HIT", "xxABCxx", "<not found>"},           // i toggles it off
+        {"/abc/ HIT", "xxABCxx", "HIT"},           // i is on by default
+        {"/abc/i HIT", "xxABCxx", "<not found>"},  // i toggles it off
         {"/abc/i HIT", "xxabcxx", "HIT"},
-        {"/a.c/ HIT", "a\nc", "HIT"},                        // s (DOTALL) is on by default
+        {"/a.c/ HIT", "a\nc", "HIT"},  // s (DOTALL) is on by default
         {"/a.c/s HIT", "a\nc", "<not found>"},
         {"/^b$/ HIT", "a\nb", "<not found>"},
         {"/^b$/m HIT", "a\nb", "HIT"},
         {"/a b c/x HIT", "abc", "HIT"},
         {"/bc/ HIT", "abc", "HIT"},
-        {"/bc/A HIT", "abc", "<not found>"},                 // anchored
+        {"/bc/A HIT", "abc", "<not found>"},  // anchored
         {"/c$/ HIT", "abc\n", "HIT"},
-        {"/c$/E HIT", "abc\n", "<not found>"},               // dollar end only
+        {"/c$/E HIT", "abc\n", "<not found>"},  // dollar end only
         {"/<(.+)>/ [$1]", "<a><b>", "[a><b]"},
-        {"/<(.+)>/U [$1]", "<a><b>", "[a]"},                 // ungreedy
-        {"/x/X HIT", "x", "HIT"},                            // X accepted, no effect with PCRE2
+        {"/<(.+)>/U [$1]", "<a><b>", "[a]"},  // ungreedy
+        {"/x/X HIT", "x", "HIT"},             // X accepted, no effect with PCRE2
         {"/^(\\w+)@(\\w+)\\.com$/ ${2}:$1:$$", "me@corp.com", "corp:me:$"},
-        {"~^a/b~ TILDE", "a/b", "TILDE"},                    // any delimiter
-        {"/a\\/b/ ESC", "a/b", "ESC"},                       // escaped delimiter
+        {"~^a/b~ TILDE", "a/b", "TILDE"},  // any delimiter
+        {"/a\\/b/ ESC", "a/b", "ESC"},     // escaped delimiter
         {"!/^Received:/ NOT", "Subject: x", "NOT"},
-        {"!!/^Received:/ TWICE", "Received: x", "TWICE"},   // each ! toggles
-        {"/(a)|(b)/ [$1|$2]", "b", "[|b]"},                  // unmatched group is empty
+        {"!!/^Received:/ TWICE", "Received: x", "TWICE"},  // each ! toggles
+        {"/(a)|(b)/ [$1|$2]", "b", "[|b]"},                // unmatched group is empty
     }));
     CAPTURE(c.rule, c.input);
     auto t = open_table(std::string("pcre:{ {") + c.rule + "} }");
@@ -388,7 +391,8 @@ TEST_CASE("lookup_address options, pattern tables, first hit and tempfail", "[ta
         CHECK(t1.keys() == std::vector<std::string>{"owner-list@x.org", "x.org", "org", "owner-list@"});
         RecordingTable t2(KeyKind::fixed);
         (void)mailmoat::table::lookup_address(t2, "user-ext@x.org", o);
-        CHECK(t2.keys() == std::vector<std::string>{"user-ext@x.org", "user@x.org", "x.org", "org", "user-ext@", "user@"});
+        CHECK(t2.keys() ==
+              std::vector<std::string>{"user-ext@x.org", "user@x.org", "x.org", "org", "user-ext@", "user@"});
         RecordingTable t3(KeyKind::fixed);
         o.recipient_delimiter.clear();
         (void)mailmoat::table::lookup_address(t3, "user+ext@x.org", o);
@@ -415,7 +419,8 @@ TEST_CASE("lookup_address options, pattern tables, first hit and tempfail", "[ta
         CHECK(t.keys().size() == 2);
     }
     SECTION("with a real access table") {
-        auto t = open_table("inline:{ example.com=REJECT, { postmaster@ = OK }, { user+special@example.com = 451 later } }");
+        auto t =
+            open_table("inline:{ example.com=REJECT, { postmaster@ = OK }, { user+special@example.com = 451 later } }");
         CHECK(mailmoat::table::lookup_address(*t, "someone@mail.EXAMPLE.com").value == "REJECT");
         auto pm = mailmoat::table::lookup_address(*t, "postmaster@other.org");
         CHECK(pm.key == "postmaster@");
@@ -459,8 +464,9 @@ TEST_CASE("lookup_client follows HOST ADDRESS PATTERNS", "[table][order]") {
         {"192.0.2.1", {"192.0.2.1", "192.0.2", "192.0", "192"}},
         {"::ffff:192.0.2.1", {"192.0.2.1", "192.0.2", "192.0", "192"}},
         {"2001:DB8:0:0:0:0:0:1", {"2001:db8::1", "2001:db8:", "2001:db8", "2001"}},
-        {"2001:db8:1:2:3:4:5:6", {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5", "2001:db8:1:2:3:4", "2001:db8:1:2:3",
-                                  "2001:db8:1:2", "2001:db8:1", "2001:db8", "2001"}},
+        {"2001:db8:1:2:3:4:5:6",
+         {"2001:db8:1:2:3:4:5:6", "2001:db8:1:2:3:4:5", "2001:db8:1:2:3:4", "2001:db8:1:2:3", "2001:db8:1:2",
+          "2001:db8:1", "2001:db8", "2001"}},
         {"::1", {"::1", ":"}},
     }));
     CAPTURE(c.ip);
