@@ -37,8 +37,8 @@ def state_dir():
 
 
 def no_spf_config(d):
-    """A config file turning SPF keying off (booleans are bare flags on the command line, so a
-    default-on one is switched off in a file). Returns ["--config", path]."""
+    """A config file turning SPF keying off, as an admin would write it (so the config-file path of a
+    boolean is exercised too). Returns ["--config", path]."""
     path = os.path.join(d, "grey.conf")
     with open(path, "w") as f:
         f.write("spf-keying = no\n")

@@ -16,8 +16,8 @@ namespace {
 
 // An initializer_list of strings, not a vector: {"--key", "value"} would otherwise pick vector's
 // iterator-pair constructor with two unrelated pointers.
-// Booleans are bare flags on the command line ("--privacy"); switching a default-on one off takes a
-// config file line, hence conf_file.
+// Settings from command-line arguments plus, when conf_file is set, a config file (booleans that
+// default to yes are switched off there, as an admin would).
 config::Values values(std::initializer_list<std::string> list, const std::string& conf_file = "") {
     std::vector<std::string> args{"--config", conf_file};
     args.insert(args.end(), list.begin(), list.end());
