@@ -1,0 +1,366 @@
+// common/store/redis_grey_store.cpp - Redis greylist store: Lua scripts for atomic updates, TTL expiry, backoff.
+#include "common/store/redis_grey_store.hpp"
+
+#include <sys/time.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "common/store/redis_handles.hpp"
+
+namespace mailmoat::store {
+namespace {
+
+// KEYS[1] entry; ARGV now, max_age, ttl. Returns {created, first, last, count, passed}.
+constexpr const char* seen_lua =
+    "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
+    "if v[1] and tonumber(v[2]) >= tonumber(ARGV[1]) - tonumber(ARGV[2]) then\n"
+    "  redis.call('HSET', KEYS[1], 'l', ARGV[1])\n"
+    "  redis.call('HINCRBY', KEYS[1], 'c', 1)\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "  return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'f', ARGV[1], 'l', ARGV[1], 'c', 1, 'p', 0)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "return {1, tonumber(ARGV[1]), tonumber(ARGV[1]), 1, 0}\n";
+
+// KEYS[1] entry; ARGV now, passed (0/1), ttl. nil when absent.
+constexpr const char* touch_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "redis.call('HSET', KEYS[1], 'l', ARGV[1])\n"
+    "redis.call('HINCRBY', KEYS[1], 'c', 1)\n"
+    "if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'p', 1) end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
+    "return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n";
+
+// KEYS[1] entry. nil when absent.
+constexpr const char* pass_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "redis.call('HSET', KEYS[1], 'p', 1)\n"
+    "local v = redis.call('HMGET', KEYS[1], 'f', 'l', 'c', 'p')\n"
+    "return {0, tonumber(v[1]), tonumber(v[2]), tonumber(v[3]), tonumber(v[4])}\n";
+
+// KEYS[1] entry; ARGV now, ttl. nil when absent.
+constexpr const char* restart_lua =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end\n"
+    "redis.call('HSET', KEYS[1], 'f', ARGV[1], 'l', ARGV[1], 'c', 1, 'p', 0)\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "return {0, tonumber(ARGV[1]), tonumber(ARGV[1]), 1, 0}\n";
+
+// KEYS[1] client; ARGV now, at_least, ttl. Returns {last, count}.
+constexpr const char* add_client_lua =
+    "local c = redis.call('HINCRBY', KEYS[1], 'c', 1)\n"
+    "local m = tonumber(ARGV[2])\n"
+    "if c < m then redis.call('HSET', KEYS[1], 'c', m); c = m end\n"
+    "redis.call('HSET', KEYS[1], 'l', ARGV[1])\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
+    "return {tonumber(ARGV[1]), c}\n";
+
+std::int64_t to_unix(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+TimePoint from_unix(long long s) {
+    return TimePoint{std::chrono::seconds(s)};
+}
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+}
+
+long long reply_int(const redisReply* r) {
+    if (r == nullptr) return 0;
+    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
+    if (r->type == REDIS_REPLY_STRING) {
+        long long v = 0;
+        std::from_chars(r->str, r->str + r->len, v);
+        return v;
+    }
+    return 0;
+}
+
+/// A failure inside a store call: becomes Status::tempfail.
+struct Failure {
+    std::string message;
+};
+
+}  // namespace
+
+struct RedisGreyStore::Connection {
+    RedisContext ctx;
+    bool broken = false;
+
+    /// Runs one command; throws Failure on a lost connection (marking it broken) or an error reply.
+    RedisReply command(const std::vector<std::string>& args) {
+        std::vector<const char*> argv;
+        std::vector<std::size_t> lens;
+        for (const auto& a : args) {
+            argv.push_back(a.data());
+            lens.push_back(a.size());
+        }
+        RedisReply r(static_cast<redisReply*>(
+            redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+        if (!r) {
+            broken = true;
+            throw Failure{std::string("redis: ") + (ctx->errstr[0] != '\0' ? ctx->errstr : "connection lost")};
+        }
+        if (r->type == REDIS_REPLY_ERROR) throw Failure{"redis: " + std::string(r->str, r->len)};
+        return r;
+    }
+};
+
+class RedisGreyStore::Lease {
+public:
+    explicit Lease(RedisGreyStore& s) : store_(s) {
+        std::string error;
+        c_ = s.acquire(error);
+        if (!c_) throw Failure{error};
+    }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { store_.release(std::move(c_)); }
+    Connection& operator*() const { return *c_; }
+
+private:
+    RedisGreyStore& store_;
+    std::unique_ptr<Connection> c_;
+};
+
+RedisGreyStore::RedisGreyStore(RedisOptions options, const util::Clock& clock)
+    : options_(std::move(options)), clock_(clock) {}
+RedisGreyStore::~RedisGreyStore() = default;
+
+std::string RedisGreyStore::describe() const {
+    return "redis://" + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db);
+}
+
+std::unique_ptr<RedisGreyStore::Connection> RedisGreyStore::acquire(std::string& error) {
+    const auto now = clock_.steady_now();
+    bool may_connect = false;
+    auto pooled = pool_.with_lock([&](Pool& p) -> std::unique_ptr<Connection> {
+        if (!p.idle.empty()) {
+            auto c = std::move(p.idle.back());
+            p.idle.pop_back();
+            return c;
+        }
+        may_connect = now >= p.retry_after;
+        return nullptr;
+    });
+    if (pooled) return pooled;
+    if (!may_connect) {
+        error = "redis: " + describe() + " unreachable (waiting before reconnecting)";
+        return nullptr;
+    }
+    auto c = std::make_unique<Connection>();
+    c->ctx.reset(
+        redisConnectWithTimeout(options_.host.c_str(), static_cast<int>(options_.port), to_timeval(options_.timeout)));
+    try {
+        if (!c->ctx) throw Failure{"redis: out of memory"};
+        if (c->ctx->err != 0) throw Failure{"redis: " + describe() + ": " + c->ctx->errstr};
+        if (redisSetTimeout(c->ctx.get(), to_timeval(options_.timeout)) != REDIS_OK)
+            throw Failure{"redis: cannot set timeout"};
+        if (options_.db != 0) (void)c->command({"SELECT", std::to_string(options_.db)});
+    } catch (const Failure& f) {
+        pool_.with_lock([&](Pool& p) {
+            p.backoff = std::clamp(p.backoff * 2, options_.min_backoff, options_.max_backoff);
+            p.retry_after = clock_.steady_now() + p.backoff;
+        });
+        error = f.message;
+        return nullptr;
+    }
+    pool_.with_lock([&](Pool& p) { p.backoff = std::chrono::milliseconds(0); });
+    return c;
+}
+
+void RedisGreyStore::release(std::unique_ptr<Connection> c) {
+    if (!c) return;
+    if (c->broken) {
+        // The server went away: drop every idle connection too (they are as dead) and back off.
+        pool_.with_lock([&](Pool& p) {
+            p.idle.clear();
+            p.backoff = std::clamp(p.backoff * 2, options_.min_backoff, options_.max_backoff);
+            p.retry_after = clock_.steady_now() + p.backoff;
+        });
+        return;
+    }
+    pool_.with_lock([&](Pool& p) {
+        if (p.idle.size() < options_.max_idle_connections) p.idle.push_back(std::move(c));
+    });
+}
+
+namespace {
+
+template <class R, class Fn>
+R guarded(Fn&& body) {
+    try {
+        return body();
+    } catch (const Failure& f) {
+        R r;
+        r.status = Status::tempfail;
+        r.error = f.message;
+        return r;
+    }
+}
+
+EntryResult entry_from(const redisReply* r, std::string_view key) {
+    EntryResult out;
+    if (r->type == REDIS_REPLY_NIL) {
+        out.status = Status::not_found;
+        return out;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) throw Failure{"redis: unexpected script reply"};
+    out.status = Status::ok;
+    out.created = reply_int(r->element[0]) == 1;
+    out.entry.key = std::string(key);
+    out.entry.first_seen = from_unix(reply_int(r->element[1]));
+    out.entry.last_seen = from_unix(reply_int(r->element[2]));
+    out.entry.count = static_cast<std::uint64_t>(reply_int(r->element[3]));
+    out.entry.passed = reply_int(r->element[4]) != 0;
+    return out;
+}
+
+}  // namespace
+
+EntryResult RedisGreyStore::seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"EVAL", seen_lua, "1", options_.prefix + "e:" + std::string(key),
+                                   std::to_string(to_unix(now)), std::to_string(max_age.count()),
+                                   std::to_string(options_.ttl.count())});
+        return entry_from(r.get(), key);
+    });
+}
+
+EntryResult RedisGreyStore::touch(std::string_view key, TimePoint now, bool passed) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        auto r =
+            (*lease).command({"EVAL", touch_lua, "1", options_.prefix + "e:" + std::string(key),
+                              std::to_string(to_unix(now)), passed ? "1" : "0", std::to_string(options_.ttl.count())});
+        return entry_from(r.get(), key);
+    });
+}
+
+EntryResult RedisGreyStore::set_passed(std::string_view key) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"EVAL", pass_lua, "1", options_.prefix + "e:" + std::string(key)});
+        return entry_from(r.get(), key);
+    });
+}
+
+EntryResult RedisGreyStore::restart(std::string_view key, TimePoint now) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"EVAL", restart_lua, "1", options_.prefix + "e:" + std::string(key),
+                                   std::to_string(to_unix(now)), std::to_string(options_.ttl.count())});
+        return entry_from(r.get(), key);
+    });
+}
+
+ClientResult RedisGreyStore::client(std::string_view client, TimePoint now, std::chrono::seconds max_age) {
+    return guarded<ClientResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"HMGET", options_.prefix + "c:" + std::string(client), "l", "c"});
+        ClientResult out;
+        out.status = Status::not_found;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type != REDIS_REPLY_NIL) {
+            const auto last = reply_int(r->element[0]);
+            if (last >= to_unix(now) - max_age.count()) {
+                out.status = Status::ok;
+                out.client.client = std::string(client);
+                out.client.last_seen = from_unix(last);
+                out.client.count = static_cast<std::uint64_t>(reply_int(r->element[1]));
+            }
+        }
+        return out;
+    });
+}
+
+ClientResult RedisGreyStore::add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) {
+    return guarded<ClientResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"EVAL", add_client_lua, "1", options_.prefix + "c:" + std::string(client),
+                                   std::to_string(to_unix(now)), std::to_string(at_least),
+                                   std::to_string(options_.ttl.count())});
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected script reply"};
+        ClientResult out;
+        out.status = Status::ok;
+        out.client.client = std::string(client);
+        out.client.last_seen = from_unix(reply_int(r->element[0]));
+        out.client.count = static_cast<std::uint64_t>(reply_int(r->element[1]));
+        return out;
+    });
+}
+
+CountResult RedisGreyStore::expire(TimePoint) {
+    CountResult r;
+    r.status = Status::ok;
+    return r;
+}
+
+ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
+    return guarded<ListResult>([&] {
+        Lease lease(*this);
+        auto& c = *lease;
+        ListResult out;
+        out.status = Status::ok;
+        for (const char* kind : {"e:", "c:"}) {
+            const auto prefix = options_.prefix + kind;
+            std::string cursor = "0";
+            std::size_t found = 0;
+            do {
+                auto r = c.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"});
+                if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected SCAN reply"};
+                cursor = std::string(r->element[0]->str, r->element[0]->len);
+                const auto* keys = r->element[1];
+                for (std::size_t i = 0; i < keys->elements && found < limit; ++i) {
+                    const std::string full(keys->element[i]->str, keys->element[i]->len);
+                    const auto key = full.substr(prefix.size());
+                    if (key.find(substring) == std::string::npos) continue;
+                    if (kind[0] == 'e') {
+                        auto v = c.command({"HMGET", full, "f", "l", "c", "p"});
+                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 4 || v->element[0]->type == REDIS_REPLY_NIL)
+                            continue;
+                        Entry e;
+                        e.key = key;
+                        e.first_seen = from_unix(reply_int(v->element[0]));
+                        e.last_seen = from_unix(reply_int(v->element[1]));
+                        e.count = static_cast<std::uint64_t>(reply_int(v->element[2]));
+                        e.passed = reply_int(v->element[3]) != 0;
+                        out.entries.push_back(std::move(e));
+                    } else {
+                        auto v = c.command({"HMGET", full, "l", "c"});
+                        if (v->type != REDIS_REPLY_ARRAY || v->elements != 2 || v->element[0]->type == REDIS_REPLY_NIL)
+                            continue;
+                        ClientEntry e;
+                        e.client = key;
+                        e.last_seen = from_unix(reply_int(v->element[0]));
+                        e.count = static_cast<std::uint64_t>(reply_int(v->element[1]));
+                        out.clients.push_back(std::move(e));
+                    }
+                    ++found;
+                }
+            } while (cursor != "0" && found < limit);
+        }
+        std::sort(out.entries.begin(), out.entries.end(),
+                  [](const Entry& a, const Entry& b) { return a.first_seen < b.first_seen; });
+        return out;
+    });
+}
+
+CountResult RedisGreyStore::remove(std::string_view key, bool client) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"DEL", options_.prefix + (client ? "c:" : "e:") + std::string(key)});
+        CountResult out;
+        out.count = static_cast<std::uint64_t>(reply_int(r.get()));
+        out.status = out.count > 0 ? Status::ok : Status::not_found;
+        return out;
+    });
+}
+
+}  // namespace mailmoat::store

@@ -1,0 +1,68 @@
+// common/store/redis_grey_store.hpp - the shared greylist store on Redis: Lua-atomic first-seen, TTL expiry,
+// reconnect with backoff.
+#pragma once
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/store/grey_store.hpp"
+#include "common/util/clock.hpp"
+#include "common/util/lock_guarded.hpp"
+
+namespace mailmoat::store {
+
+struct RedisOptions {
+    std::string host = "127.0.0.1";
+    unsigned port = 6379;
+    unsigned db = 0;
+    std::string prefix = "mmgrey:";               // key namespace, so one Redis can serve others too
+    std::chrono::seconds ttl{35 * 24 * 3600};     // every write sets this TTL: Redis expires old entries
+    std::chrono::milliseconds timeout{500};       // connect and per-command timeout
+    std::chrono::milliseconds min_backoff{100};   // after a failure, no new connection attempt before this
+    std::chrono::milliseconds max_backoff{5000};  // doubling up to this
+    std::size_t max_idle_connections = 8;
+};
+
+/// Several MX hosts share one Redis: entries are hashes under PREFIX "e:" KEY, client counters under
+/// PREFIX "c:" CLIENT, both with a TTL of max-age refreshed on every write. seen/touch/restart/
+/// add_client_pass run as Lua scripts, so each is atomic on the server. A connection that fails is
+/// dropped; while the server is down every call returns tempfail at once (no connection attempt
+/// before the backoff has passed), so Postfix is never kept waiting longer than one timeout.
+/// The constructor never fails: an unreachable server is a runtime condition.
+class RedisGreyStore final : public GreyStore {
+public:
+    explicit RedisGreyStore(RedisOptions options, const util::Clock& clock = util::SystemClock::instance());
+    ~RedisGreyStore() override;
+
+    EntryResult seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) override;
+    EntryResult touch(std::string_view key, TimePoint now, bool passed) override;
+    EntryResult set_passed(std::string_view key) override;
+    EntryResult restart(std::string_view key, TimePoint now) override;
+    ClientResult client(std::string_view client, TimePoint now, std::chrono::seconds max_age) override;
+    ClientResult add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) override;
+    /// Redis expires entries by TTL itself: returns ok with count 0.
+    CountResult expire(TimePoint cutoff) override;
+    ListResult list(std::string_view substring, std::size_t limit) override;
+    CountResult remove(std::string_view key, bool client) override;
+    [[nodiscard]] std::string describe() const override;
+
+    struct Connection;
+
+private:
+    class Lease;
+    std::unique_ptr<Connection> acquire(std::string& error);
+    void release(std::unique_ptr<Connection> c);
+
+    RedisOptions options_;
+    const util::Clock& clock_;
+    struct Pool {
+        std::vector<std::unique_ptr<Connection>> idle;
+        std::chrono::steady_clock::time_point retry_after{};
+        std::chrono::milliseconds backoff{0};
+    };
+    util::LockGuarded<Pool> pool_;
+};
+
+}  // namespace mailmoat::store

@@ -1,0 +1,459 @@
+// common/store/sqlite_grey_store.cpp - SQLite greylist store: WAL, busy timeout, prepared statements, pool.
+#include "common/store/sqlite_grey_store.hpp"
+
+#include <array>
+#include <stdexcept>
+
+#include "common/store/sqlite_handles.hpp"
+
+namespace mailmoat::store {
+namespace {
+
+enum Stmt : std::size_t {
+    begin_immediate,
+    commit,
+    rollback,
+    select_entry,
+    upsert_entry,
+    touch_entry,
+    record_entry,
+    pass_entry,
+    restart_entry,
+    select_client,
+    add_client,
+    expire_entries,
+    expire_clients,
+    list_entries,
+    list_clients,
+    delete_entry,
+    delete_client,
+    stmt_count
+};
+
+constexpr std::array<const char*, stmt_count> sql = {
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "ROLLBACK",
+    "SELECT first, last, count, passed FROM grey WHERE key = ?1",
+    "INSERT OR REPLACE INTO grey(key, first, last, count, passed) VALUES(?1, ?2, ?2, 1, 0)",
+    "UPDATE grey SET last = ?2, count = count + 1, passed = passed | ?3 WHERE key = ?1 "
+    "RETURNING first, last, count, passed",
+    "UPDATE grey SET last = ?2, count = count + 1 WHERE key = ?1",
+    "UPDATE grey SET passed = 1 WHERE key = ?1 RETURNING first, last, count, passed",
+    "UPDATE grey SET first = ?2, last = ?2, count = 1, passed = 0 WHERE key = ?1 RETURNING first, last, count, passed",
+    "SELECT last, count FROM clients WHERE client = ?1 AND last >= ?2",
+    "INSERT INTO clients(client, last, count) VALUES(?1, ?2, max(1, ?3)) ON CONFLICT(client) DO UPDATE SET "
+    "last = excluded.last, count = max(count + 1, ?3) RETURNING last, count",
+    "DELETE FROM grey WHERE last < ?1",
+    "DELETE FROM clients WHERE last < ?1",
+    "SELECT key, first, last, count, passed FROM grey WHERE instr(key, ?1) > 0 ORDER BY first LIMIT ?2",
+    "SELECT client, last, count FROM clients WHERE instr(client, ?1) > 0 ORDER BY last LIMIT ?2",
+    "DELETE FROM grey WHERE key = ?1",
+    "DELETE FROM clients WHERE client = ?1",
+};
+
+constexpr const char* schema_sql =
+    "CREATE TABLE IF NOT EXISTS grey(key TEXT PRIMARY KEY, first INTEGER NOT NULL, last INTEGER NOT NULL, "
+    "count INTEGER NOT NULL, passed INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS grey_last ON grey(last);"
+    "CREATE TABLE IF NOT EXISTS clients(client TEXT PRIMARY KEY, last INTEGER NOT NULL, count INTEGER NOT NULL) "
+    "WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS clients_last ON clients(last);"
+    "PRAGMA user_version = 1;";
+
+std::int64_t to_unix(TimePoint t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+TimePoint from_unix(std::int64_t s) {
+    return TimePoint{std::chrono::seconds(s)};
+}
+
+/// Resets a statement after use whatever happens (and clears its bindings).
+class Use {
+public:
+    explicit Use(sqlite3_stmt* s) noexcept : s_(s) {}
+    Use(const Use&) = delete;
+    Use& operator=(const Use&) = delete;
+    ~Use() {
+        sqlite3_reset(s_);
+        sqlite3_clear_bindings(s_);
+    }
+    sqlite3_stmt* get() const noexcept { return s_; }
+
+private:
+    sqlite3_stmt* s_;
+};
+
+}  // namespace
+
+struct SqliteGreyStore::Connection {
+    SqliteDb db;
+    std::array<SqliteStmt, stmt_count> stmts;
+    bool broken = false;  // an unexpected error: do not return it to the pool
+
+    std::string message() const { return db ? sqlite3_errmsg(db.get()) : "no database handle"; }
+
+    void exec(const char* text) {
+        char* err = nullptr;
+        if (sqlite3_exec(db.get(), text, nullptr, nullptr, &err) != SQLITE_OK) {
+            std::string m = err != nullptr ? err : message();
+            sqlite3_free(err);
+            throw StoreError(m);
+        }
+    }
+};
+
+namespace {
+
+using Conn = SqliteGreyStore::Connection;
+
+void bind(sqlite3_stmt* s, int i, std::string_view text) {
+    sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+}
+void bind(sqlite3_stmt* s, int i, std::int64_t v) {
+    sqlite3_bind_int64(s, i, v);
+}
+
+std::string column_text(sqlite3_stmt* s, int i) {
+    const auto* p = sqlite3_column_text(s, i);
+    return p != nullptr
+               ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
+               : std::string();
+}
+
+Entry read_entry(sqlite3_stmt* s, std::string_view key, int first_col) {
+    Entry e;
+    e.key = std::string(key);
+    e.first_seen = from_unix(sqlite3_column_int64(s, first_col));
+    e.last_seen = from_unix(sqlite3_column_int64(s, first_col + 1));
+    e.count = static_cast<std::uint64_t>(sqlite3_column_int64(s, first_col + 2));
+    e.passed = sqlite3_column_int64(s, first_col + 3) != 0;
+    return e;
+}
+
+/// A failure inside a store call: becomes Status::tempfail with SQLite's message.
+struct Failure {
+    std::string message;
+};
+
+int step(Conn& c, sqlite3_stmt* s) {
+    const int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE) return rc;
+    if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) c.broken = true;
+    throw Failure{c.message()};
+}
+
+void run(Conn& c, Stmt id) {
+    Use u(c.stmts[id].get());
+    (void)step(c, u.get());
+}
+
+/// BEGIN IMMEDIATE ... COMMIT, rolled back when the body throws.
+template <class Fn>
+auto transaction(Conn& c, Fn&& fn) {
+    run(c, begin_immediate);
+    try {
+        auto r = fn();
+        run(c, commit);
+        return r;
+    } catch (...) {
+        Use u(c.stmts[rollback].get());
+        if (sqlite3_step(u.get()) != SQLITE_DONE) c.broken = true;
+        throw;
+    }
+}
+
+}  // namespace
+
+class SqliteGreyStore::Lease {
+public:
+    explicit Lease(SqliteGreyStore& s) : store_(s), c_(s.acquire()) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() { store_.release(std::move(c_)); }
+    Conn& operator*() const { return *c_; }
+
+private:
+    SqliteGreyStore& store_;
+    std::unique_ptr<Conn> c_;
+};
+
+SqliteGreyStore::SqliteGreyStore(SqliteOptions options) : options_(std::move(options)) {
+    auto c = acquire();
+    try {
+        c->exec(schema_sql);
+    } catch (const StoreError& e) {
+        throw StoreError(options_.path + ": " + e.what());
+    }
+    release(std::move(c));
+}
+
+SqliteGreyStore::~SqliteGreyStore() = default;
+
+std::unique_ptr<SqliteGreyStore::Connection> SqliteGreyStore::acquire() {
+    auto pooled = pool_.with_lock([](auto& pool) -> std::unique_ptr<Connection> {
+        if (pool.empty()) return nullptr;
+        auto c = std::move(pool.back());
+        pool.pop_back();
+        return c;
+    });
+    if (pooled) return pooled;
+    auto c = std::make_unique<Connection>();
+    sqlite3* raw = nullptr;
+    const int rc = sqlite3_open_v2(options_.path.c_str(), &raw,
+                                   SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    c->db.reset(raw);
+    if (rc != SQLITE_OK) throw StoreError(options_.path + ": " + c->message());
+    sqlite3_busy_timeout(c->db.get(), static_cast<int>(options_.busy_timeout.count()));
+    try {
+        // WAL: readers never block the writer and a crash leaves a consistent database; see SqliteOptions.
+        c->exec("PRAGMA journal_mode = WAL");
+        c->exec(options_.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        c->exec("PRAGMA foreign_keys = OFF");
+        c->exec(schema_sql);
+    } catch (const StoreError& e) {
+        throw StoreError(options_.path + ": " + e.what());
+    }
+    for (std::size_t i = 0; i < stmt_count; ++i) {
+        sqlite3_stmt* s = nullptr;
+        if (sqlite3_prepare_v3(c->db.get(), sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr) != SQLITE_OK)
+            throw StoreError(options_.path + ": " + c->message());
+        c->stmts[i].reset(s);
+    }
+    return c;
+}
+
+void SqliteGreyStore::release(std::unique_ptr<Connection> c) {
+    if (!c || c->broken) return;
+    pool_.with_lock([&](auto& pool) {
+        if (pool.size() < options_.max_idle_connections) pool.push_back(std::move(c));
+    });
+}
+
+namespace {
+
+/// Runs body(conn) with a pooled connection; opening failures and SQLite errors become tempfail.
+template <class R, class Fn>
+R guarded(Fn&& body) {
+    try {
+        return body();
+    } catch (const Failure& f) {
+        R r;
+        r.status = Status::tempfail;
+        r.error = f.message;
+        return r;
+    } catch (const StoreError& e) {
+        R r;
+        r.status = Status::tempfail;
+        r.error = e.what();
+        return r;
+    }
+}
+
+}  // namespace
+
+EntryResult SqliteGreyStore::seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        return transaction(c, [&] {
+            EntryResult r;
+            r.status = Status::ok;
+            {
+                Use u(c.stmts[select_entry].get());
+                bind(u.get(), 1, key);
+                if (step(c, u.get()) == SQLITE_ROW) {
+                    r.entry = read_entry(u.get(), key, 0);
+                    if (r.entry.last_seen >= now - max_age) {
+                        Use rec(c.stmts[record_entry].get());
+                        bind(rec.get(), 1, key);
+                        bind(rec.get(), 2, to_unix(now));
+                        (void)step(c, rec.get());
+                        return r;
+                    }
+                }
+            }
+            Use u(c.stmts[upsert_entry].get());
+            bind(u.get(), 1, key);
+            bind(u.get(), 2, to_unix(now));
+            (void)step(c, u.get());
+            r.created = true;
+            r.entry = Entry{std::string(key), from_unix(to_unix(now)), from_unix(to_unix(now)), 1, false};
+            return r;
+        });
+    });
+}
+
+EntryResult SqliteGreyStore::touch(std::string_view key, TimePoint now, bool passed) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[touch_entry].get());
+        bind(u.get(), 1, key);
+        bind(u.get(), 2, to_unix(now));
+        bind(u.get(), 3, std::int64_t{passed ? 1 : 0});
+        EntryResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.entry = read_entry(u.get(), key, 0);
+            while (step(c, u.get()) == SQLITE_ROW) {
+            }
+        }
+        return r;
+    });
+}
+
+EntryResult SqliteGreyStore::set_passed(std::string_view key) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[pass_entry].get());
+        bind(u.get(), 1, key);
+        EntryResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.entry = read_entry(u.get(), key, 0);
+            while (step(c, u.get()) == SQLITE_ROW) {
+            }
+        }
+        return r;
+    });
+}
+
+EntryResult SqliteGreyStore::restart(std::string_view key, TimePoint now) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[restart_entry].get());
+        bind(u.get(), 1, key);
+        bind(u.get(), 2, to_unix(now));
+        EntryResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.entry = read_entry(u.get(), key, 0);
+            while (step(c, u.get()) == SQLITE_ROW) {
+            }
+        }
+        return r;
+    });
+}
+
+ClientResult SqliteGreyStore::client(std::string_view client, TimePoint now, std::chrono::seconds max_age) {
+    return guarded<ClientResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[select_client].get());
+        bind(u.get(), 1, client);
+        bind(u.get(), 2, to_unix(now - max_age));
+        ClientResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.client.client = std::string(client);
+            r.client.last_seen = from_unix(sqlite3_column_int64(u.get(), 0));
+            r.client.count = static_cast<std::uint64_t>(sqlite3_column_int64(u.get(), 1));
+        }
+        return r;
+    });
+}
+
+ClientResult SqliteGreyStore::add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) {
+    return guarded<ClientResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[add_client].get());
+        bind(u.get(), 1, client);
+        bind(u.get(), 2, to_unix(now));
+        bind(u.get(), 3, static_cast<std::int64_t>(at_least));
+        ClientResult r;
+        r.status = Status::tempfail;
+        r.error = "upsert returned no row";
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.error.clear();
+            r.client.client = std::string(client);
+            r.client.last_seen = from_unix(sqlite3_column_int64(u.get(), 0));
+            r.client.count = static_cast<std::uint64_t>(sqlite3_column_int64(u.get(), 1));
+            while (step(c, u.get()) == SQLITE_ROW) {
+            }
+        }
+        return r;
+    });
+}
+
+CountResult SqliteGreyStore::expire(TimePoint cutoff) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        return transaction(c, [&] {
+            CountResult r;
+            r.status = Status::ok;
+            for (const auto id : {expire_entries, expire_clients}) {
+                Use u(c.stmts[id].get());
+                bind(u.get(), 1, to_unix(cutoff));
+                (void)step(c, u.get());
+                r.count += static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
+            }
+            return r;
+        });
+    });
+}
+
+ListResult SqliteGreyStore::list(std::string_view substring, std::size_t limit) {
+    return guarded<ListResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        ListResult r;
+        r.status = Status::ok;
+        {
+            Use u(c.stmts[list_entries].get());
+            bind(u.get(), 1, substring);
+            bind(u.get(), 2, static_cast<std::int64_t>(limit));
+            while (step(c, u.get()) == SQLITE_ROW) r.entries.push_back(read_entry(u.get(), column_text(u.get(), 0), 1));
+        }
+        Use u(c.stmts[list_clients].get());
+        bind(u.get(), 1, substring);
+        bind(u.get(), 2, static_cast<std::int64_t>(limit));
+        while (step(c, u.get()) == SQLITE_ROW) {
+            ClientEntry e;
+            e.client = column_text(u.get(), 0);
+            e.last_seen = from_unix(sqlite3_column_int64(u.get(), 1));
+            e.count = static_cast<std::uint64_t>(sqlite3_column_int64(u.get(), 2));
+            r.clients.push_back(std::move(e));
+        }
+        return r;
+    });
+}
+
+CountResult SqliteGreyStore::remove(std::string_view key, bool client) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[client ? delete_client : delete_entry].get());
+        bind(u.get(), 1, key);
+        (void)step(c, u.get());
+        CountResult r;
+        r.count = static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
+        r.status = r.count > 0 ? Status::ok : Status::not_found;
+        return r;
+    });
+}
+
+std::string SqliteGreyStore::integrity_check() {
+    Lease lease(*this);
+    Conn& c = *lease;
+    sqlite3_stmt* raw = nullptr;
+    if (sqlite3_prepare_v2(c.db.get(), "PRAGMA integrity_check", -1, &raw, nullptr) != SQLITE_OK) return c.message();
+    SqliteStmt s(raw);
+    std::string out;
+    while (sqlite3_step(s.get()) == SQLITE_ROW) {
+        if (!out.empty()) out += "; ";
+        out += column_text(s.get(), 0);
+    }
+    return out;
+}
+
+}  // namespace mailmoat::store
