@@ -7,9 +7,13 @@
 # smtpd_milters and non_smtpd_milters, "policy" into smtpd_recipient_restrictions), its arguments
 # (DNS is passed as --dns-server when dns=True), the header it marks messages with, and, if it needs
 # them, messages to SCENES.
+import base64
 import os
+import pwd
+import subprocess
 import sys
 import textwrap
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
@@ -30,6 +34,15 @@ DAEMONS = [
     # The demo's client connects from 127.0.0.1, which mailmoat-spf skips by default.
     DemoDaemon("mailmoat-spf", "policy", args=["--skip-networks", "", "--authserv-id", "mx.demo.example"],
                dns=True, mark="Received-SPF"),
+    # Greylisting only for greylisted.example: the other demo recipients are whitelisted ({tmp} is the
+    # demo's private directory, made in main()).
+    DemoDaemon("mailmoat-grey", "policy", args=["--delay", "2s", "--store", "sqlite:{tmp}/grey/grey.db",
+                                                "--whitelist-recipients", "{tmp}/whitelist_recipients",
+                                                "--x-greylist-header=yes"]),
+    # Mail from 127.0.0.1 counts as internal and is signed with the demo key (public half in the zone).
+    DemoDaemon("mailmoat-dkim", "milter", args=["--domain", "demo.example", "--selector", "demo",
+                                                "--key-file", "{tmp}/demo.key", "--authserv-id", "mx.demo.example"],
+               dns=True, mark="DKIM-Signature"),
 ]
 
 ZONE = """\
@@ -50,9 +63,10 @@ why.forbidden IN TXT "%{s} is not allowed to send mail from %{i}"
 class Scene:
     """One message sent in the demo and what must happen to it ("delivered", "4", "5")."""
 
-    def __init__(self, title, expect, to="bob@example.net", subject=None, sendmail=False, needs=(), sender=None):
+    def __init__(self, title, expect, to="bob@example.net", subject=None, sendmail=False, needs=(), sender=None,
+                 wait=0):
         self.title, self.expect, self.to, self.sendmail, self.needs = title, expect, to, sendmail, needs
-        self.sender = sender
+        self.sender, self.wait = sender, wait
         self.subject = subject or title
 
 
@@ -65,6 +79,10 @@ SCENES = [
           needs=["mailmoat-example-policy"]),
     Scene("A sender whose domain's SPF record forbids this host", "5", sender="mallory@forbidden.demo.example",
           needs=["mailmoat-spf"]),
+    Scene("A first message to a greylisting domain", "4", to="dave@greylisted.example", subject="Greylisted",
+          needs=["mailmoat-grey"]),
+    Scene("The same message retried after the greylisting delay", "delivered", to="dave@greylisted.example",
+          subject="Greylisted", needs=["mailmoat-grey"], wait=2.5),
     Scene("A message submitted with sendmail", "delivered", to="carol@example.net", sendmail=True),
 ]
 
@@ -105,6 +123,32 @@ def show_headers(msg):
             print(("    " if i == 0 else "  ") + part)
 
 
+def prepare_files():
+    """The demo's private directory: a DKIM key, the greylist store directory, a recipient whitelist."""
+    tmp = mmtest.make_tmpdir("demo")
+    key = os.path.join(tmp, "demo.key")
+    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
+                   check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    store = os.path.join(tmp, "grey")
+    os.mkdir(store)
+    user = pwd.getpwnam("mailmoat")
+    os.chown(store, user.pw_uid, user.pw_gid)
+    with open(os.path.join(tmp, "whitelist_recipients"), "w", encoding="utf-8") as f:
+        f.write("# every demo recipient but greylisted.example\nexample.net\n")
+    return tmp
+
+
+def dkim_record(key):
+    """The TXT record publishing key's public half at demo._domainkey.demo.example."""
+    der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    p = base64.b64encode(der).decode()
+    text = "v=DKIM1; k=rsa; p=" + p
+    parts = " ".join(f'"{text[i:i + 250]}"' for i in range(0, len(text), 250))
+    return f"demo._domainkey IN TXT {parts}\n"
+
+
 def main():
     mmtest.require_root()
     mmtest.daemon_account()
@@ -122,7 +166,11 @@ def main():
     names = {d.program for d in available}
     failures = 0
 
-    with mmtest.Sink() as sink, mmtest.DnsServer(ZONE) as dns:
+    tmp = prepare_files()
+    zone = ZONE + dkim_record(os.path.join(tmp, "demo.key"))
+    for d in DAEMONS:
+        d.args = [a.replace("{tmp}", tmp) for a in d.args]
+    with mmtest.Sink() as sink, mmtest.DnsServer(zone) as dns:
         daemons, milters, policies = [], [], []
         try:
             for d in available:
@@ -152,6 +200,9 @@ def main():
                     if any(p not in names for p in scene.needs):
                         continue
                     banner(f"{n}. {scene.title}")
+                    if scene.wait:
+                        print(f"  (waiting {scene.wait:g} s)")
+                        time.sleep(scene.wait)
                     before = len(sink.messages())
                     if scene.sendmail:
                         print(f"  $ sendmail -f {SENDER} {scene.to}   (Subject: {scene.subject})")
