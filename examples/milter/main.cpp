@@ -7,13 +7,12 @@
 #include "common/daemon/daemon.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/serve.hpp"
 #include "example_session.hpp"
 
 using namespace mailmoat;
 
 namespace {
-
-constexpr int ex_oserr = 71;  // EX_OSERR: cannot listen
 
 milter::SessionFactory factory(std::shared_ptr<const example::Settings> settings) {
     return [settings] { return std::make_unique<example::ExampleSession>(settings); };
@@ -40,46 +39,12 @@ int main(int argc, char** argv) {
         options.socket_mode = start.common.socket_mode;
         options.tcp_nodelay = settings->tcp_nodelay;
         milter::Runner runner(options, factory(settings));
-        if (const auto opened = runner.open(); opened.code != milter::OpenResult::Code::ok) {
-            log::error().kv("socket", start.common.socket.to_postfix()).kv("error", opened.message);
-            return opened.code == milter::OpenResult::Code::config_error ? config::exit_config_error : ex_oserr;
-        }
-        daemon::write_pid_file(start.common.pid_file);
-        daemon::drop_privileges(start.common.user, start.common.group);
-        if (!runner.start()) {
-            log::error().msg("cannot start the milter");
-            return 1;
-        }
-        log::notice().kv("socket", start.common.socket.to_postfix()).msg("started");
-        daemon::notify_ready();
-        int rc = 0;
-        for (;;) {
-            const auto event = signals.wait_for(std::chrono::milliseconds(1000));
-            if (!event) {
-                if (!runner.running()) {
-                    log::error().msg("milter loop ended unexpectedly");
-                    rc = 1;
-                    break;
-                }
-                continue;
-            }
-            if (*event == daemon::SignalSet::Event::stop) break;
-            daemon::notify_reloading();
-            try {
-                const auto values = daemon::reload(schema, argc, argv);
-                settings = std::make_shared<const example::Settings>(example::Settings::from(values));
-                runner.set_factory(factory(settings));
-                log::notice().msg("configuration reloaded");
-            } catch (const std::exception& e) {
-                log::error().kv("error", e.what()).msg("reload failed; keeping the old configuration");
-            }
-            daemon::notify_ready();
-        }
-        daemon::notify_stopping();
-        runner.stop();
-        daemon::remove_pid_file(start.common.pid_file);
-        log::notice().msg("stopped");
-        return rc;
+        return milter::serve(runner, start.common, signals, [&] {
+            const auto values = daemon::reload(schema, argc, argv);
+            settings = std::make_shared<const example::Settings>(example::Settings::from(values));
+            runner.set_factory(factory(settings));
+            log::notice().msg("configuration reloaded");
+        });
     } catch (const std::exception& e) {
         log::error().kv("error", e.what()).msg("fatal");
         return 1;

@@ -8,6 +8,7 @@
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/serve.hpp"
 #include "milters/dkim/dkim_session.hpp"
 #include "milters/dkim/settings.hpp"
 
@@ -15,7 +16,6 @@ using namespace mailmoat;
 
 namespace {
 
-constexpr int ex_oserr = 71;  // EX_OSERR: cannot listen
 
 std::shared_ptr<const dkimd::Settings> load(const config::Values& values) {
     auto s = dkimd::build_settings(values);
@@ -58,48 +58,16 @@ int main(int argc, char** argv) {
         options.socket_mode = start.common.socket_mode;
         options.tcp_nodelay = rt->settings->tcp_nodelay;
         milter::Runner runner(options, factory(rt));
-        if (const auto opened = runner.open(); opened.code != milter::OpenResult::Code::ok) {
-            log::error().kv("socket", start.common.socket.to_postfix()).kv("error", opened.message);
-            return opened.code == milter::OpenResult::Code::config_error ? config::exit_config_error : ex_oserr;
-        }
-        daemon::write_pid_file(start.common.pid_file);
-        daemon::drop_privileges(start.common.user, start.common.group);
-        if (!runner.start()) {
-            log::error().msg("cannot start the milter");
-            return 1;
-        }
-        log::notice().kv("socket", start.common.socket.to_postfix()).kv("mode", dkimd::mode_name(rt->settings->mode))
-            .kv("keys", rt->settings->keys.size()).msg("started");
-        daemon::notify_ready();
-        int rc = 0;
-        for (;;) {
-            const auto event = signals.wait_for(std::chrono::milliseconds(1000));
-            if (!event) {
-                if (!runner.running()) {
-                    log::error().msg("milter loop ended unexpectedly");
-                    rc = 1;
-                    break;
-                }
-                continue;
-            }
-            if (*event == daemon::SignalSet::Event::stop) break;
-            daemon::notify_reloading();
-            try {
+        return milter::serve(
+            runner, start.common, signals,
+            [&] {
                 // After the privilege drop the key files must be readable by the daemon's user for
                 // a reload to pick up new keys; otherwise the old configuration stays.
                 rt = runtime(load(daemon::reload(schema, argc, argv)), key_cache);
                 runner.set_factory(factory(rt));
                 log::notice().kv("keys", rt->settings->keys.size()).msg("configuration reloaded");
-            } catch (const std::exception& e) {
-                log::error().kv("error", e.what()).msg("reload failed; keeping the old configuration");
-            }
-            daemon::notify_ready();
-        }
-        daemon::notify_stopping();
-        runner.stop();
-        daemon::remove_pid_file(start.common.pid_file);
-        log::notice().msg("stopped");
-        return rc;
+            },
+            std::string("mode=") + dkimd::mode_name(rt->settings->mode) + " keys=" + std::to_string(rt->settings->keys.size()));
     } catch (const std::exception& e) {
         log::error().kv("error", e.what()).msg("fatal");
         return 1;
