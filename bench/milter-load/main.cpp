@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,15 +28,26 @@ struct Args {
     unsigned messages = 500;
     std::size_t size = 4096;
     bool delayed_ack = false;
+    std::string message_file;  // a whole message to send instead of the built-in headers and body
+    std::string expect;        // count messages whose modifications contain this text
+};
+
+/// The message every connection sends: (name, value) header pairs as Postfix passes them to a milter
+/// (value after the colon, leading space kept, folds as CRLF + whitespace), and the body with CRLF.
+struct Message {
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
 };
 
 void usage() {
     std::fprintf(stderr,
                  "usage: mailmoat-milter-load --socket SPEC [--connections N] [--messages M] [--size BYTES]\n"
-                 "                            [--delayed-ack yes|no]\n"
+                 "                            [--delayed-ack yes|no] [--message FILE] [--expect TEXT]\n"
                  "  N connections (threads) each send M messages of BYTES body bytes, as Postfix would:\n"
                  "  connect, helo, then per message mail, rcpt, data, 8 headers, eoh, body, eom.\n"
-                 "  --delayed-ack yes keeps the client's TCP socket in delayed-ACK mode (TCP_QUICKACK=0).\n");
+                 "  --delayed-ack yes keeps the client's TCP socket in delayed-ACK mode (TCP_QUICKACK=0).\n"
+                 "  --message FILE sends that message (headers and body, LF or CRLF) instead (--size ignored).\n"
+                 "  --expect TEXT counts the messages whose modifications contain TEXT (expected=N).\n");
 }
 
 bool parse_uint(const char* s, unsigned long long max, unsigned long long& out) {
@@ -65,6 +78,10 @@ bool parse(int argc, char** argv, Args& a) {
             a.messages = static_cast<unsigned>(n);
         } else if (k == "--delayed-ack" && (std::strcmp(v, "yes") == 0 || std::strcmp(v, "no") == 0)) {
             a.delayed_ack = std::strcmp(v, "yes") == 0;
+        } else if (k == "--message") {
+            a.message_file = v;
+        } else if (k == "--expect") {
+            a.expect = v;
         } else if (k == "--size" && parse_uint(v, 64ULL << 20, n)) {
             a.size = static_cast<std::size_t>(n);
         } else {
@@ -83,14 +100,49 @@ std::string make_body(std::size_t size) {
     return body;
 }
 
+/// Reads FILE into a Message; false if it cannot be read, is over 64 MiB or has no header.
+bool load_message(const std::string& path, Message& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return false;
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    if (text.size() > (64u << 20)) return false;
+    std::string crlf;
+    crlf.reserve(text.size() + text.size() / 16);
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\n' && (i == 0 || text[i - 1] != '\r')) crlf += '\r';
+        crlf += text[i];
+    }
+    auto end = crlf.find("\r\n\r\n");
+    const std::string head = crlf.substr(0, end == std::string::npos ? crlf.size() : end + 2);
+    out.body = end == std::string::npos ? std::string() : crlf.substr(end + 4);
+    std::size_t pos = 0;
+    while (pos < head.size()) {
+        auto e = head.find("\r\n", pos);
+        if (e == std::string::npos) e = head.size();
+        std::string line = head.substr(pos, e - pos);
+        pos = e + 2;
+        if (!line.empty() && (line[0] == ' ' || line[0] == '\t') && !out.headers.empty()) {
+            out.headers.back().second += "\r\n" + line;
+            continue;
+        }
+        const auto colon = line.find(':');
+        if (colon == std::string::npos || colon == 0) return false;
+        out.headers.emplace_back(line.substr(0, colon), line.substr(colon + 1));
+    }
+    return !out.headers.empty();
+}
+
 struct Result {
     std::vector<double> latencies_ms;
     unsigned errors = 0;
     unsigned modified = 0;
+    unsigned expected = 0;
     std::string first_error;
 };
 
-void run_connection(const Args& a, unsigned id, const std::string& body, Result& out) {
+void run_connection(const Args& a, unsigned id, const Message& msg, Result& out) {
     using V = milter::StepReply::Verdict;
     milter::ClientOptions options;
     options.delayed_ack = a.delayed_ack;
@@ -117,19 +169,10 @@ void run_connection(const Args& a, unsigned id, const std::string& body, Result&
         bool ok = good(c.mail({"<sender@example.org>"}, {{"i", qid}, {"{mail_addr}", "sender@example.org"}})) &&
                   good(c.rcpt({"<rcpt@example.net>"}, {{"i", qid}, {"{rcpt_addr}", "rcpt@example.net"}})) &&
                   good(c.data({{"i", qid}}));
-        static const std::pair<const char*, const char*> headers[] = {
-            {"Received", " from client.example by mx.example.test; Mon, 1 Dec 2026 00:00:00 +0000"},
-            {"From", " Sender <sender@example.org>"},
-            {"To", " <rcpt@example.net>"},
-            {"Subject", " load test message"},
-            {"Date", " Mon, 1 Dec 2026 00:00:00 +0000"},
-            {"Message-ID", " <load@example.org>"},
-            {"MIME-Version", " 1.0"},
-            {"Content-Type", " text/plain; charset=us-ascii"}};
-        for (const auto& [n, v] : headers) ok = ok && good(c.header(n, v));
+        for (const auto& [n, v] : msg.headers) ok = ok && good(c.header(n, v));
         ok = ok && good(c.eoh({{"i", qid}}));
         if (ok) {
-            const auto b = c.body(body);
+            const auto b = c.body(msg.body);
             ok = good(b) || b.verdict == V::skip;
         }
         milter::StepReply e;
@@ -142,6 +185,12 @@ void run_connection(const Args& a, unsigned id, const std::string& body, Result&
             continue;
         }
         if (!e.modifications.empty()) ++out.modified;
+        if (!a.expect.empty())
+            for (const auto& mod : e.modifications)
+                if (mod.name.find(a.expect) != std::string::npos || mod.value.find(a.expect) != std::string::npos) {
+                    ++out.expected;
+                    break;
+                }
         out.latencies_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
     }
     c.quit();
@@ -162,25 +211,43 @@ int main(int argc, char** argv) {
         usage();
         return 64;
     }
-    const std::string body = make_body(a.size);
+    Message msg;
+    if (!a.message_file.empty()) {
+        if (!load_message(a.message_file, msg)) {
+            std::fprintf(stderr, "mailmoat-milter-load: cannot use message file %s\n", a.message_file.c_str());
+            return 66;
+        }
+        a.size = msg.body.size();
+    } else {
+        msg.headers = {{"Received", " from client.example by mx.example.test; Mon, 1 Dec 2026 00:00:00 +0000"},
+                       {"From", " Sender <sender@example.org>"},
+                       {"To", " <rcpt@example.net>"},
+                       {"Subject", " load test message"},
+                       {"Date", " Mon, 1 Dec 2026 00:00:00 +0000"},
+                       {"Message-ID", " <load@example.org>"},
+                       {"MIME-Version", " 1.0"},
+                       {"Content-Type", " text/plain; charset=us-ascii"}};
+        msg.body = make_body(a.size);
+    }
     std::vector<Result> results(a.connections);
     const double cpu0 = cpu_seconds();
     const auto t0 = Clock::now();
     {
         std::vector<std::thread> threads;
         for (unsigned i = 0; i < a.connections; ++i)
-            threads.emplace_back([&, i] { run_connection(a, i, body, results[i]); });
+            threads.emplace_back([&, i] { run_connection(a, i, msg, results[i]); });
         for (auto& t : threads) t.join();
     }
     const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
     const double cpu = cpu_seconds() - cpu0;
     std::vector<double> all;
-    unsigned errors = 0, modified = 0;
+    unsigned errors = 0, modified = 0, expected = 0;
     std::string first_error;
     for (auto& r : results) {
         all.insert(all.end(), r.latencies_ms.begin(), r.latencies_ms.end());
         errors += r.errors;
         modified += r.modified;
+        expected += r.expected;
         if (first_error.empty()) first_error = r.first_error;
     }
     std::sort(all.begin(), all.end());
@@ -189,10 +256,10 @@ int main(int argc, char** argv) {
         return all[std::min(all.size() - 1, static_cast<std::size_t>(p * static_cast<double>(all.size())))];
     };
     std::printf("socket=%s delayed_ack=%s connections=%u messages=%u size=%zu ok=%zu errors=%u modified=%u wall_s=%.3f "
-                "msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f generator_cpu=%.0f%%\n",
+                "msgs_per_s=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f generator_cpu=%.0f%% expected=%u\n",
                 a.socket.to_postfix().c_str(), a.delayed_ack ? "yes" : "no", a.connections, a.messages, a.size, all.size(), errors, modified, wall,
                 static_cast<double>(all.size()) / wall, pct(0.50), pct(0.99), all.empty() ? 0.0 : all.back(),
-                100.0 * cpu / wall);
+                100.0 * cpu / wall, expected);
     if (errors != 0) std::fprintf(stderr, "mailmoat-milter-load: first error: %s\n", first_error.c_str());
     return errors == 0 ? 0 : 1;
 }
