@@ -763,8 +763,14 @@ class Daemon:
             self.stop()
             return
         # A daemon must end cleanly on SIGTERM; a crash or a sanitizer report at exit fails the test.
+        # The log is read after the process ended, so that what it wrote while exiting (a leak
+        # report, a fatal error) is in the message.
+        rc = None
+        if self.proc:
+            rc = stop_process(self.proc, self.name)
+            self.proc = None
         log = self.log()
-        rc = self.stop()
+        self.stop()
         if rc != 0 or "Sanitizer" in log or "runtime error:" in log:
             raise TestBedError(f"{self.name} exited with status {rc} on SIGTERM:\n{log[-4000:]}")
 
