@@ -47,6 +47,13 @@ public:
         return {store::Status::tempfail, {}, {}, "locked"};
     }
     store::CountResult remove(std::string_view, bool) override { return {store::Status::tempfail, 0, "locked"}; }
+    store::CountResult add_manual(std::string_view, std::string_view, store::TimePoint) override {
+        return {store::Status::tempfail, 0, "locked"};
+    }
+    store::CountResult remove_manual(std::string_view, std::string_view) override {
+        return {store::Status::tempfail, 0, "locked"};
+    }
+    store::ManualResult manual() override { return {store::Status::tempfail, {}, "locked"}; }
     std::string describe() const override { return "down"; }
 };
 
