@@ -7,6 +7,7 @@
 
 #include "common/store/cached_grey_store.hpp"
 #include "common/store/sqlite_grey_store.hpp"
+#include "common/store/sqlite_handles.hpp"
 #include "support/temp_dir.hpp"
 
 using namespace mailmoat;
@@ -206,4 +207,32 @@ TEST_CASE("cached: manual whitelist entries pass through to the file", "[store][
     CHECK(s.remove_manual("client", "192.0.2.0/24").status == Status::ok);
     CHECK(s.remove_manual("client", "192.0.2.0/24").status == Status::not_found);
     CHECK(s.manual().entries.size() == 1);
+}
+
+TEST_CASE("cached: a commit that fails gives the creator tempfail, the rows are written once the lock is gone",
+          "[store][cache]") {
+    test::TempDir dir("grey-cache");
+    store::SqliteOptions o;
+    o.path = dir.file("grey.db");
+    o.busy_timeout = 50ms;
+    store::CacheOptions c = slow_flush();
+    c.commit_timeout = 1000ms;
+    store::CachedGreyStore s(std::make_unique<store::SqliteGreyStore>(o), c);
+    REQUIRE(s.seen("k", at(1000), max_age).created);
+    // Another handle holds the write lock past the busy timeout.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(o.path.c_str(), &raw) == SQLITE_OK);
+    store::SqliteDb other(raw);
+    REQUIRE(sqlite3_exec(other.get(), "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr) == SQLITE_OK);
+    auto r = s.seen("k2", at(1000), max_age);
+    CHECK(r.status == Status::tempfail);  // not answered as stored: it is not
+    CHECK_FALSE(r.error.empty());
+    CHECK(s.touch("k", at(1001), true).status == Status::ok);  // memory answers; the write waits
+    CHECK(s.flush().status == Status::tempfail);
+    CHECK(s.pending() == 2);
+    REQUIRE(sqlite3_exec(other.get(), "ROLLBACK", nullptr, nullptr, nullptr) == SQLITE_OK);
+    REQUIRE(s.flush().status == Status::ok);
+    auto check = sqlite(dir);
+    CHECK(check->get("k2").status == Status::ok);
+    CHECK(check->get("k").entry.passed);
 }
