@@ -39,6 +39,41 @@ const char* kind_name(Result::Kind k) noexcept {
     return "tempfail";
 }
 
+bool sender_matches(std::string_view sender, std::string_view pattern) {
+    if (sender.empty() || pattern.empty()) return false;
+    const auto s = lower(sender);
+    auto p = lower(pattern);
+    const auto at = s.rfind('@');
+    if (p.front() != '@' && p.find('@') != std::string::npos) return s == p;
+    if (p.front() == '@') p.erase(0, 1);
+    if (at == std::string::npos || p.empty()) return false;
+    const std::string_view domain = std::string_view(s).substr(at + 1);
+    return domain == p || (domain.size() > p.size() && domain.substr(domain.size() - p.size()) == p &&
+                           domain[domain.size() - p.size() - 1] == '.');
+}
+
+ManualWhitelist ManualWhitelist::from(const std::vector<store::ManualEntry>& entries, std::vector<std::string>* bad) {
+    ManualWhitelist m;
+    for (const auto& e : entries) {
+        if (e.kind == "client") {
+            if (auto net = util::IpNetwork::parse(e.value)) {
+                m.clients.emplace_back(*net, e.value);
+                continue;
+            }
+        } else if (e.kind == "sender" && !e.value.empty()) {
+            m.senders.push_back(lower(e.value));
+            continue;
+        }
+        if (bad != nullptr) bad->push_back(e.kind + ":" + e.value);
+    }
+    return m;
+}
+
+void Greylister::set_manual(ManualWhitelist manual) {
+    auto p = std::make_shared<const ManualWhitelist>(std::move(manual));
+    manual_.with_lock([&](auto& m) { m = std::move(p); });
+}
+
 std::string client_group(const util::IpAddress& ip, unsigned ipv4_prefix, unsigned ipv6_prefix) {
     const unsigned prefix = std::min(ip.is_v4() ? ipv4_prefix : ipv6_prefix, ip.bit_length());
     if (prefix == ip.bit_length()) return ip.to_string();
@@ -79,6 +114,22 @@ Result Greylister::decide(const Query& q) const {
         r.reason = "whitelist-clients:" + m;
         return r;
     }
+    if (const auto manual = manual_.with_lock([](const auto& m) { return m; })) {
+        for (const auto& [net, text] : manual->clients) {
+            if (net.contains(q.client)) {
+                r.kind = Result::Kind::whitelisted;
+                r.reason = "manual-whitelist:client:" + text;
+                return r;
+            }
+        }
+        for (const auto& p : manual->senders) {
+            if (sender_matches(q.sender, p)) {
+                r.kind = Result::Kind::whitelisted;
+                r.reason = "manual-whitelist:sender:" + p;
+                return r;
+            }
+        }
+    }
     if (auto m = recipients_.match(q.recipient); !m.empty()) {
         r.kind = Result::Kind::whitelisted;
         r.reason = "whitelist-recipients:" + m;
@@ -90,7 +141,10 @@ Result Greylister::decide(const Query& q) const {
     const auto client_key = store_key("c:" + group);
     const bool may_auto_whitelist = config_.auto_whitelist_clients > 0 &&
                                     std::none_of(config_.no_auto_whitelist.begin(), config_.no_auto_whitelist.end(),
-                                                 [&](const util::IpNetwork& n) { return n.contains(q.client); });
+                                                 [&](const util::IpNetwork& n) { return n.contains(q.client); }) &&
+                                    std::none_of(config_.no_auto_whitelist_senders.begin(),
+                                                 config_.no_auto_whitelist_senders.end(),
+                                                 [&](const std::string& p) { return sender_matches(q.sender, p); });
     if (may_auto_whitelist) {
         auto c = store_.client(client_key, now, config_.max_age);
         if (c.status == store::Status::tempfail) return tempfail(std::move(c.error));

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/grey/key_hasher.hpp"
@@ -16,6 +17,7 @@
 #include "common/store/grey_store.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/ip_address.hpp"
+#include "common/util/lock_guarded.hpp"
 
 namespace mailmoat::grey {
 
@@ -30,6 +32,7 @@ struct Config {
     bool spf_keying = true;
     std::vector<std::string> skip_domains;           // SPF-authenticated sender domains never greylisted
     std::vector<util::IpNetwork> no_auto_whitelist;  // clients never auto-whitelisted
+    std::vector<std::string> no_auto_whitelist_senders;  // senders never auto-whitelisted (see sender_matches)
     std::vector<std::string> trusted_ccerts;         // ccert_fingerprint values that skip greylisting
     bool skip_sasl = true;
 };
@@ -63,6 +66,20 @@ struct [[nodiscard]] Result {
 
 [[nodiscard]] const char* kind_name(Result::Kind k) noexcept;
 
+/// True when the envelope sender matches a sender pattern: "user@domain" (that address), "@domain" or
+/// "domain" (every sender of that domain or its subdomains). Case-insensitive; the null sender and
+/// an empty pattern match nothing.
+[[nodiscard]] bool sender_matches(std::string_view sender, std::string_view pattern);
+
+/// Whitelist entries made by hand (`mailmoat grey whitelist`), read from the store.
+struct ManualWhitelist {
+    std::vector<std::pair<util::IpNetwork, std::string>> clients;  // network, as written
+    std::vector<std::string> senders;                              // sender patterns (sender_matches)
+    /// Builds it from store entries; entries that do not parse are skipped and named in `bad`.
+    [[nodiscard]] static ManualWhitelist from(const std::vector<store::ManualEntry>& entries,
+                                              std::vector<std::string>* bad = nullptr);
+};
+
 /// The client's group for the triplet: the address masked to the prefix ("192.0.2.0/24"), or the
 /// address itself when the prefix is the full length. IPv4-mapped IPv6 addresses are IPv4 already
 /// (util::IpAddress::parse). Prefixes beyond the family's length are clamped.
@@ -77,10 +94,14 @@ public:
                const util::Clock& clock, const spf::Evaluator* spf = nullptr, spf::ResultCache* cache = nullptr,
                std::shared_ptr<const KeyHasher> hasher = nullptr);
 
-    /// The decision, in this order: SASL / trusted certificate skip, client whitelist, recipient
-    /// whitelist, auto-whitelisted client, then the triplet in the store. A store failure is
+    /// The decision, in this order: SASL / trusted certificate skip, client whitelist, manual whitelist
+    /// (client, sender), recipient whitelist, auto-whitelisted client (unless the client or the sender
+    /// is on a no-auto-whitelist list), then the triplet in the store. A store failure is
     /// Kind::tempfail (never a pass or a greylisting by accident).
     Result decide(const Query& q) const;
+
+    /// Replaces the manual whitelist (thread-safe against decide()).
+    void set_manual(ManualWhitelist manual);
 
     /// Deletes entries unseen for max_age. Returns the store's answer.
     [[nodiscard]] store::CountResult sweep() const;
@@ -98,6 +119,7 @@ private:
     const spf::Evaluator* spf_;
     spf::ResultCache* cache_;
     std::shared_ptr<const KeyHasher> hasher_;
+    util::LockGuarded<std::shared_ptr<const ManualWhitelist>> manual_;
 };
 
 }  // namespace mailmoat::grey

@@ -52,6 +52,29 @@ struct [[nodiscard]] CountResult {
     std::string error;
 };
 
+/// A whitelist entry added by hand (`mailmoat grey whitelist`): kind "client" (an address or CIDR
+/// network) or "sender" (an address, or a domain matching every sender of it). Kept in clear even in
+/// privacy mode: the administrator wrote it.
+struct ManualEntry {
+    std::string kind;
+    std::string value;
+    TimePoint added{};
+};
+
+struct [[nodiscard]] ManualResult {
+    Status status = Status::tempfail;
+    std::vector<ManualEntry> entries;
+    std::string error;
+};
+
+/// Whole seconds since the epoch, as every store keeps times (shared by the SQLite and Redis rows).
+[[nodiscard]] inline std::int64_t to_unix(TimePoint t) noexcept {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+[[nodiscard]] inline TimePoint from_unix(std::int64_t s) noexcept {
+    return TimePoint{std::chrono::seconds(s)};
+}
+
 struct [[nodiscard]] ListResult {
     Status status = Status::tempfail;
     std::vector<Entry> entries;
@@ -99,6 +122,12 @@ public:
     virtual ListResult list(std::string_view substring, std::size_t limit) = 0;
     /// Deletes one entry (or client counter when client is true). not_found when absent.
     virtual CountResult remove(std::string_view key, bool client) = 0;
+
+    /// Manual whitelist: adds (or re-dates) one entry; ok with count 1. Removes one; not_found when absent.
+    virtual CountResult add_manual(std::string_view kind, std::string_view value, TimePoint now) = 0;
+    virtual CountResult remove_manual(std::string_view kind, std::string_view value) = 0;
+    /// Every manual whitelist entry.
+    virtual ManualResult manual() = 0;
 
     /// What the store is, for logs: "sqlite:/var/lib/mailmoat/grey.db".
     [[nodiscard]] virtual std::string describe() const = 0;

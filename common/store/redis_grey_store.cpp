@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <tuple>
 
 #include "common/store/redis_handles.hpp"
 
@@ -57,12 +58,6 @@ constexpr const char* add_client_lua =
     "redis.call('EXPIRE', KEYS[1], ARGV[3])\n"
     "return {tonumber(ARGV[1]), c}\n";
 
-std::int64_t to_unix(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-TimePoint from_unix(long long s) {
-    return TimePoint{std::chrono::seconds(s)};
-}
 
 timeval to_timeval(std::chrono::milliseconds ms) {
     timeval tv{};
@@ -205,6 +200,26 @@ R guarded(Fn&& body) {
     }
 }
 
+/// An entry from its four stored fields: first, last, count, passed (an HMGET or a script's reply).
+Entry entry_from_fields(std::string_view key, redisReply* const* f) {
+    Entry e;
+    e.key = std::string(key);
+    e.first_seen = from_unix(reply_int(f[0]));
+    e.last_seen = from_unix(reply_int(f[1]));
+    e.count = static_cast<std::uint64_t>(reply_int(f[2]));
+    e.passed = reply_int(f[3]) != 0;
+    return e;
+}
+
+/// A client counter from its two stored fields: last, count.
+ClientEntry client_from_fields(std::string_view client, redisReply* const* f) {
+    ClientEntry e;
+    e.client = std::string(client);
+    e.last_seen = from_unix(reply_int(f[0]));
+    e.count = static_cast<std::uint64_t>(reply_int(f[1]));
+    return e;
+}
+
 EntryResult entry_from(const redisReply* r, std::string_view key) {
     EntryResult out;
     if (r->type == REDIS_REPLY_NIL) {
@@ -214,11 +229,7 @@ EntryResult entry_from(const redisReply* r, std::string_view key) {
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) throw Failure{"redis: unexpected script reply"};
     out.status = Status::ok;
     out.created = reply_int(r->element[0]) == 1;
-    out.entry.key = std::string(key);
-    out.entry.first_seen = from_unix(reply_int(r->element[1]));
-    out.entry.last_seen = from_unix(reply_int(r->element[2]));
-    out.entry.count = static_cast<std::uint64_t>(reply_int(r->element[3]));
-    out.entry.passed = reply_int(r->element[4]) != 0;
+    out.entry = entry_from_fields(key, r->element + 1);
     return out;
 }
 
@@ -268,12 +279,9 @@ ClientResult RedisGreyStore::client(std::string_view client, TimePoint now, std:
         ClientResult out;
         out.status = Status::not_found;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type != REDIS_REPLY_NIL) {
-            const auto last = reply_int(r->element[0]);
-            if (last >= to_unix(now) - max_age.count()) {
+            if (reply_int(r->element[0]) >= to_unix(now) - max_age.count()) {
                 out.status = Status::ok;
-                out.client.client = std::string(client);
-                out.client.last_seen = from_unix(last);
-                out.client.count = static_cast<std::uint64_t>(reply_int(r->element[1]));
+                out.client = client_from_fields(client, r->element);
             }
         }
         return out;
@@ -289,9 +297,7 @@ ClientResult RedisGreyStore::add_client_pass(std::string_view client, TimePoint 
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected script reply"};
         ClientResult out;
         out.status = Status::ok;
-        out.client.client = std::string(client);
-        out.client.last_seen = from_unix(reply_int(r->element[0]));
-        out.client.count = static_cast<std::uint64_t>(reply_int(r->element[1]));
+        out.client = client_from_fields(client, r->element);
         return out;
     });
 }
@@ -325,22 +331,12 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
                         auto v = c.command({"HMGET", full, "f", "l", "c", "p"});
                         if (v->type != REDIS_REPLY_ARRAY || v->elements != 4 || v->element[0]->type == REDIS_REPLY_NIL)
                             continue;
-                        Entry e;
-                        e.key = key;
-                        e.first_seen = from_unix(reply_int(v->element[0]));
-                        e.last_seen = from_unix(reply_int(v->element[1]));
-                        e.count = static_cast<std::uint64_t>(reply_int(v->element[2]));
-                        e.passed = reply_int(v->element[3]) != 0;
-                        out.entries.push_back(std::move(e));
+                        out.entries.push_back(entry_from_fields(key, v->element));
                     } else {
                         auto v = c.command({"HMGET", full, "l", "c"});
                         if (v->type != REDIS_REPLY_ARRAY || v->elements != 2 || v->element[0]->type == REDIS_REPLY_NIL)
                             continue;
-                        ClientEntry e;
-                        e.client = key;
-                        e.last_seen = from_unix(reply_int(v->element[0]));
-                        e.count = static_cast<std::uint64_t>(reply_int(v->element[1]));
-                        out.clients.push_back(std::move(e));
+                        out.clients.push_back(client_from_fields(key, v->element));
                     }
                     ++found;
                 }
@@ -359,6 +355,50 @@ CountResult RedisGreyStore::remove(std::string_view key, bool client) {
         CountResult out;
         out.count = static_cast<std::uint64_t>(reply_int(r.get()));
         out.status = out.count > 0 ? Status::ok : Status::not_found;
+        return out;
+    });
+}
+
+CountResult RedisGreyStore::add_manual(std::string_view kind, std::string_view value, TimePoint now) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        (void)(*lease).command(
+            {"HSET", options_.prefix + "manual", std::string(kind) + ":" + std::string(value), std::to_string(to_unix(now))});
+        CountResult out;
+        out.status = Status::ok;
+        out.count = 1;
+        return out;
+    });
+}
+
+CountResult RedisGreyStore::remove_manual(std::string_view kind, std::string_view value) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"HDEL", options_.prefix + "manual", std::string(kind) + ":" + std::string(value)});
+        CountResult out;
+        out.count = static_cast<std::uint64_t>(reply_int(r.get()));
+        out.status = out.count > 0 ? Status::ok : Status::not_found;
+        return out;
+    });
+}
+
+ManualResult RedisGreyStore::manual() {
+    return guarded<ManualResult>([&] {
+        Lease lease(*this);
+        auto r = (*lease).command({"HGETALL", options_.prefix + "manual"});
+        if (r->type != REDIS_REPLY_ARRAY) throw Failure{"redis: unexpected HGETALL reply"};
+        ManualResult out;
+        out.status = Status::ok;
+        for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+            const std::string field(r->element[i]->str, r->element[i]->len);
+            const auto colon = field.find(':');
+            if (colon == std::string::npos) continue;
+            out.entries.push_back(
+                ManualEntry{field.substr(0, colon), field.substr(colon + 1), from_unix(reply_int(r->element[i + 1]))});
+        }
+        std::sort(out.entries.begin(), out.entries.end(), [](const ManualEntry& a, const ManualEntry& b) {
+            return std::tie(a.kind, a.value) < std::tie(b.kind, b.value);
+        });
         return out;
     });
 }

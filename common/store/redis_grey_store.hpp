@@ -46,6 +46,10 @@ public:
     CountResult expire(TimePoint cutoff) override;
     ListResult list(std::string_view substring, std::size_t limit) override;
     CountResult remove(std::string_view key, bool client) override;
+    /// Manual whitelist entries: one hash, PREFIX "manual", field "KIND:VALUE" = added (no TTL).
+    CountResult add_manual(std::string_view kind, std::string_view value, TimePoint now) override;
+    CountResult remove_manual(std::string_view kind, std::string_view value) override;
+    ManualResult manual() override;
     [[nodiscard]] std::string describe() const override;
 
     struct Connection;

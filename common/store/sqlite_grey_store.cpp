@@ -27,6 +27,17 @@ enum Stmt : std::size_t {
     list_clients,
     delete_entry,
     delete_client,
+    all_entries,
+    all_clients,
+    put_entry,
+    put_client,
+    log_change,
+    prune_changes,
+    select_changes,
+    last_change,
+    put_manual,
+    delete_manual,
+    all_manual,
     stmt_count
 };
 
@@ -50,6 +61,17 @@ constexpr std::array<const char*, stmt_count> sql = {
     "SELECT client, last, count FROM clients WHERE instr(client, ?1) > 0 ORDER BY last LIMIT ?2",
     "DELETE FROM grey WHERE key = ?1",
     "DELETE FROM clients WHERE client = ?1",
+    "SELECT key, first, last, count, passed FROM grey",
+    "SELECT client, last, count FROM clients",
+    "INSERT OR REPLACE INTO grey(key, first, last, count, passed) VALUES(?1, ?2, ?3, ?4, ?5)",
+    "INSERT OR REPLACE INTO clients(client, last, count) VALUES(?1, ?2, ?3)",
+    "INSERT INTO changes(at, kind, key, op) VALUES(?1, ?2, ?3, ?4)",
+    "DELETE FROM changes WHERE at < ?1",
+    "SELECT id, kind, key, op FROM changes WHERE id > ?1 ORDER BY id LIMIT 10000",
+    "SELECT coalesce(max(id), 0) FROM changes",
+    "INSERT OR REPLACE INTO manual(kind, value, added) VALUES(?1, ?2, ?3)",
+    "DELETE FROM manual WHERE kind = ?1 AND value = ?2",
+    "SELECT kind, value, added FROM manual ORDER BY kind, value",
 };
 
 constexpr const char* schema_sql =
@@ -59,14 +81,16 @@ constexpr const char* schema_sql =
     "CREATE TABLE IF NOT EXISTS clients(client TEXT PRIMARY KEY, last INTEGER NOT NULL, count INTEGER NOT NULL) "
     "WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS clients_last ON clients(last);"
-    "PRAGMA user_version = 1;";
+    // Edits made by other processes (the mailmoat CLI) while a daemon keeps the store in memory: the
+    // daemon polls this log and applies each change to its copy.
+    "CREATE TABLE IF NOT EXISTS changes(id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, "
+    "kind TEXT NOT NULL, key TEXT NOT NULL, op TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS manual(kind TEXT NOT NULL, value TEXT NOT NULL, added INTEGER NOT NULL, "
+    "PRIMARY KEY(kind, value)) WITHOUT ROWID;"
+    "PRAGMA user_version = 2;";
 
-std::int64_t to_unix(TimePoint t) {
-    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-TimePoint from_unix(std::int64_t s) {
-    return TimePoint{std::chrono::seconds(s)};
-}
+/// Changes older than this are pruned: a daemon that was down longer reloads everything at start anyway.
+constexpr std::int64_t change_log_seconds = 24 * 3600;
 
 /// Resets a statement after use whatever happens (and clears its bindings).
 class Use {
@@ -164,6 +188,29 @@ auto transaction(Conn& c, Fn&& fn) {
 }
 
 }  // namespace
+
+/// Appends a Change (and prunes old ones) for a daemon that keeps the store in memory.
+void log(Conn& c, bool client, std::string_view key, bool deleted, TimePoint now) {
+    {
+        Use u(c.stmts[log_change].get());
+        bind(u.get(), 1, to_unix(now));
+        bind(u.get(), 2, std::string_view(client ? "c" : "e"));
+        bind(u.get(), 3, key);
+        bind(u.get(), 4, std::string_view(deleted ? "del" : "set"));
+        (void)step(c, u.get());
+    }
+    Use u(c.stmts[prune_changes].get());
+    bind(u.get(), 1, to_unix(now) - change_log_seconds);
+    (void)step(c, u.get());
+}
+
+ClientEntry read_client(sqlite3_stmt* s) {
+    ClientEntry e;
+    e.client = column_text(s, 0);
+    e.last_seen = from_unix(sqlite3_column_int64(s, 1));
+    e.count = static_cast<std::uint64_t>(sqlite3_column_int64(s, 2));
+    return e;
+}
 
 class SqliteGreyStore::Lease {
 public:
@@ -380,6 +427,7 @@ ClientResult SqliteGreyStore::add_client_pass(std::string_view client, TimePoint
             while (step(c, u.get()) == SQLITE_ROW) {
             }
         }
+        if (r.status == Status::ok) log(c, true, client, false, now);
         return r;
     });
 }
@@ -417,13 +465,7 @@ ListResult SqliteGreyStore::list(std::string_view substring, std::size_t limit) 
         Use u(c.stmts[list_clients].get());
         bind(u.get(), 1, substring);
         bind(u.get(), 2, static_cast<std::int64_t>(limit));
-        while (step(c, u.get()) == SQLITE_ROW) {
-            ClientEntry e;
-            e.client = column_text(u.get(), 0);
-            e.last_seen = from_unix(sqlite3_column_int64(u.get(), 1));
-            e.count = static_cast<std::uint64_t>(sqlite3_column_int64(u.get(), 2));
-            r.clients.push_back(std::move(e));
-        }
+        while (step(c, u.get()) == SQLITE_ROW) r.clients.push_back(read_client(u.get()));
         return r;
     });
 }
@@ -432,12 +474,164 @@ CountResult SqliteGreyStore::remove(std::string_view key, bool client) {
     return guarded<CountResult>([&] {
         Lease lease(*this);
         Conn& c = *lease;
-        Use u(c.stmts[client ? delete_client : delete_entry].get());
+        CountResult r;
+        {
+            Use u(c.stmts[client ? delete_client : delete_entry].get());
+            bind(u.get(), 1, key);
+            (void)step(c, u.get());
+            r.count = static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
+        }
+        r.status = r.count > 0 ? Status::ok : Status::not_found;
+        // Logged even when absent here: a daemon may hold the entry in memory, not yet written.
+        log(c, client, key, true, std::chrono::system_clock::now());
+        return r;
+    });
+}
+
+EntryResult SqliteGreyStore::get(std::string_view key) {
+    return guarded<EntryResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[select_entry].get());
         bind(u.get(), 1, key);
+        EntryResult r;
+        r.status = Status::not_found;
+        if (step(c, u.get()) == SQLITE_ROW) {
+            r.status = Status::ok;
+            r.entry = read_entry(u.get(), key, 0);
+        }
+        return r;
+    });
+}
+
+LoadResult SqliteGreyStore::load() {
+    return guarded<LoadResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        // One read transaction: the rows and the change id belong to one snapshot.
+        c.exec("BEGIN");
+        LoadResult r;
+        try {
+            {
+                Use u(c.stmts[all_entries].get());
+                while (step(c, u.get()) == SQLITE_ROW) r.entries.push_back(read_entry(u.get(), column_text(u.get(), 0), 1));
+            }
+            {
+                Use u(c.stmts[all_clients].get());
+                while (step(c, u.get()) == SQLITE_ROW) r.clients.push_back(read_client(u.get()));
+            }
+            Use u(c.stmts[last_change].get());
+            if (step(c, u.get()) == SQLITE_ROW) r.last_change = sqlite3_column_int64(u.get(), 0);
+        } catch (...) {
+            c.exec("ROLLBACK");
+            throw;
+        }
+        c.exec("COMMIT");
+        r.status = Status::ok;
+        return r;
+    });
+}
+
+CountResult SqliteGreyStore::write(const Batch& batch) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        return transaction(c, [&] {
+            for (const auto& e : batch.entries) {
+                Use u(c.stmts[put_entry].get());
+                bind(u.get(), 1, e.key);
+                bind(u.get(), 2, to_unix(e.first_seen));
+                bind(u.get(), 3, to_unix(e.last_seen));
+                bind(u.get(), 4, static_cast<std::int64_t>(e.count));
+                bind(u.get(), 5, std::int64_t{e.passed ? 1 : 0});
+                (void)step(c, u.get());
+            }
+            for (const auto& k : batch.deleted_entries) {
+                Use u(c.stmts[delete_entry].get());
+                bind(u.get(), 1, k);
+                (void)step(c, u.get());
+            }
+            for (const auto& e : batch.clients) {
+                Use u(c.stmts[put_client].get());
+                bind(u.get(), 1, e.client);
+                bind(u.get(), 2, to_unix(e.last_seen));
+                bind(u.get(), 3, static_cast<std::int64_t>(e.count));
+                (void)step(c, u.get());
+            }
+            for (const auto& k : batch.deleted_clients) {
+                Use u(c.stmts[delete_client].get());
+                bind(u.get(), 1, k);
+                (void)step(c, u.get());
+            }
+            CountResult r;
+            r.status = Status::ok;
+            r.count = batch.size();
+            return r;
+        });
+    });
+}
+
+ChangesResult SqliteGreyStore::changes_after(std::int64_t id) {
+    return guarded<ChangesResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[select_changes].get());
+        bind(u.get(), 1, id);
+        ChangesResult r;
+        r.status = Status::ok;
+        while (step(c, u.get()) == SQLITE_ROW) {
+            Change ch;
+            ch.id = sqlite3_column_int64(u.get(), 0);
+            ch.client = column_text(u.get(), 1) == "c";
+            ch.key = column_text(u.get(), 2);
+            ch.deleted = column_text(u.get(), 3) == "del";
+            r.changes.push_back(std::move(ch));
+        }
+        return r;
+    });
+}
+
+CountResult SqliteGreyStore::add_manual(std::string_view kind, std::string_view value, TimePoint now) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[put_manual].get());
+        bind(u.get(), 1, kind);
+        bind(u.get(), 2, value);
+        bind(u.get(), 3, to_unix(now));
+        (void)step(c, u.get());
+        CountResult r;
+        r.status = Status::ok;
+        r.count = 1;
+        return r;
+    });
+}
+
+CountResult SqliteGreyStore::remove_manual(std::string_view kind, std::string_view value) {
+    return guarded<CountResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[delete_manual].get());
+        bind(u.get(), 1, kind);
+        bind(u.get(), 2, value);
         (void)step(c, u.get());
         CountResult r;
         r.count = static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
         r.status = r.count > 0 ? Status::ok : Status::not_found;
+        return r;
+    });
+}
+
+ManualResult SqliteGreyStore::manual() {
+    return guarded<ManualResult>([&] {
+        Lease lease(*this);
+        Conn& c = *lease;
+        Use u(c.stmts[all_manual].get());
+        ManualResult r;
+        r.status = Status::ok;
+        while (step(c, u.get()) == SQLITE_ROW)
+            r.entries.push_back(ManualEntry{column_text(u.get(), 0), column_text(u.get(), 1),
+                                            from_unix(sqlite3_column_int64(u.get(), 2))});
         return r;
     });
 }

@@ -2,6 +2,8 @@
 // the store-failure action, one log line per decision.
 #include "policyd/grey/grey_policy.hpp"
 
+#include <utility>
+
 #include <ctime>
 
 #include "common/log/logger.hpp"
@@ -129,6 +131,21 @@ policy::Action GreyPolicy::handle(const policy::Request& req, const policy::Peer
     if (failed) line.kv("store", store_->describe());
     line.kv("action", std::string(d.action.keyword()));
     return d.action;
+}
+
+void GreyPolicy::refresh_manual() const {
+    auto r = store_->manual();
+    if (r.status == store::Status::tempfail) {
+        log::warning().kv("event", "manual-whitelist").kv("result", "tempfail").kv("problem", r.error);
+        return;
+    }
+    std::vector<std::string> bad;
+    auto m = grey::ManualWhitelist::from(r.entries, &bad);
+    for (const auto& b : bad) log::warning().kv("event", "manual-whitelist").kv("skipped", b);
+    const auto n = r.entries.size();
+    engine_->set_manual(std::move(m));
+    const bool changed = manual_size_.with_lock([&](std::size_t& last) { return std::exchange(last, n) != n; });
+    if (changed) log::info().kv("event", "manual-whitelist").kv("entries", n);
 }
 
 void GreyPolicy::sweep() const {

@@ -38,6 +38,9 @@ public:
 
     /// Deletes entries older than max-age; logs how many.
     void sweep() const;
+    /// Re-reads the manual whitelist (`mailmoat grey whitelist`) from the store; logs when it changed
+    /// or cannot be read (then the last one read stays in force).
+    void refresh_manual() const;
 
     [[nodiscard]] const Settings& settings() const noexcept { return *settings_; }
 
@@ -57,6 +60,7 @@ private:
         std::deque<std::string> order;
     };
     mutable util::LockGuarded<Messages> messages_;
+    mutable util::LockGuarded<std::size_t> manual_size_{std::in_place, static_cast<std::size_t>(-1)};
 };
 
 }  // namespace mailmoat::greyd

@@ -7,6 +7,7 @@
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
 #include "common/policy/server.hpp"
+#include "common/store/cached_grey_store.hpp"
 #include "common/store/redis_grey_store.hpp"
 #include "common/store/sqlite_grey_store.hpp"
 #include "mailmoat/version.hpp"
@@ -38,7 +39,10 @@ std::shared_ptr<mm::store::GreyStore> open_store(const mm::greyd::Settings& s) {
     mm::store::SqliteOptions o;
     o.path = s.store.path;
     o.synchronous_full = s.sqlite_synchronous_full;
-    return std::make_shared<mm::store::SqliteGreyStore>(o);
+    // Answers come from memory; the file is written in batches (see CachedGreyStore for what a crash may lose).
+    mm::store::CacheOptions c;
+    c.flush_interval = s.sqlite_flush_interval;
+    return std::make_shared<mm::store::CachedGreyStore>(std::make_unique<mm::store::SqliteGreyStore>(o), c);
 }
 
 /// Placeholder handler between listen() and the store being open (never asked: start() comes later).
@@ -99,15 +103,24 @@ int main(int argc, char** argv) {
             .kv("socket", current->common.socket.to_postfix())
             .kv("store", store->describe())
             .kv("version", mm::version);
+        policy->refresh_manual();
         policy->sweep();
         auto next_sweep = std::chrono::steady_clock::now() + current->sweep_interval;
+        auto next_refresh = std::chrono::steady_clock::now() + current->manual_refresh;
         for (;;) {
-            const auto wait =
-                std::chrono::duration_cast<std::chrono::milliseconds>(next_sweep - std::chrono::steady_clock::now());
+            const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(
+                std::min(next_sweep, next_refresh) - std::chrono::steady_clock::now());
             const auto event = signals.wait_for(std::max(wait, std::chrono::milliseconds(0)));
             if (!event) {
-                policy->sweep();
-                next_sweep = std::chrono::steady_clock::now() + current->sweep_interval;
+                const auto now = std::chrono::steady_clock::now();
+                if (now >= next_refresh) {
+                    policy->refresh_manual();
+                    next_refresh = now + current->manual_refresh;
+                }
+                if (now >= next_sweep) {
+                    policy->sweep();
+                    next_sweep = std::chrono::steady_clock::now() + current->sweep_interval;
+                }
                 continue;
             }
             if (*event == mm::daemon::SignalSet::Event::stop) break;
@@ -118,11 +131,13 @@ int main(int argc, char** argv) {
                 if (next->common.socket.to_postfix() != current->common.socket.to_postfix())
                     mm::log::warning().kv("event", "reload").kv("problem", "socket change needs a restart");
                 auto next_store = next->store.to_string() == current->store.to_string() &&
-                                          next->sqlite_synchronous_full == current->sqlite_synchronous_full
+                                          next->sqlite_synchronous_full == current->sqlite_synchronous_full &&
+                                          next->sqlite_flush_interval == current->sqlite_flush_interval
                                       ? store
                                       : open_store(*next);
                 auto next_resolver = resolver_for(*next);
                 auto next_policy = std::make_shared<mm::greyd::GreyPolicy>(next, next_store, next_resolver);
+                next_policy->refresh_manual();
                 mm::log::set_level(next->common.log_level);
                 server.set_handler(next_policy);
                 store = next_store;

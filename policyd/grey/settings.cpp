@@ -73,6 +73,10 @@ config::Schema make_schema() {
     s.add_string("sqlite-synchronous", "normal",
                  "SQLite synchronous mode in WAL: normal (survives a killed daemon; a power loss may drop the last "
                  "seconds) or full (one fsync per answer, survives power loss).");
+    s.add_uint("sqlite-flush-ms", 20, 1, 10000,
+               "The SQLite store answers from memory and writes updates of known entries in batches this many "
+               "milliseconds apart (new entries are committed before they are answered): a crash loses at most "
+               "this window of last-seen times, counters and passed flags, which only makes senders wait longer.");
     s.add_list(
         "whitelist-clients", {},
         "Files in postgrey's whitelist_clients format (addresses, networks, host names, /regex/); several allowed.");
@@ -82,7 +86,13 @@ config::Schema make_schema() {
     s.add_list("whitelist-client-entries", {}, "Client whitelist entries given inline (same syntax as the files).");
     s.add_list("whitelist-recipient-entries", {},
                "Recipient whitelist entries given inline (same syntax as the files).");
-    s.add_list("no-auto-whitelist", {}, "Client networks never auto-whitelisted.");
+    s.add_list("no-auto-whitelist", {},
+               "Client addresses or networks never auto-whitelisted: they are greylisted per triplet however often "
+               "they retry (a blacklist for the auto-whitelist).");
+    s.add_list("no-auto-whitelist-senders", {},
+               "Envelope senders never auto-whitelisted: user@domain, @domain or domain (subdomains included). A "
+               "message from them is greylisted per triplet even from an auto-whitelisted client, and its retries do "
+               "not count towards the client's auto-whitelisting.");
     s.add_string("greylist-text", "Greylisted, please try again in %d seconds",
                  "Text after the 4.7.1 status code; %d (or postgrey's %s) is the remaining delay in seconds (postgrey "
                  "--greylist-text).");
@@ -137,6 +147,7 @@ Settings build_settings(const config::Values& v) {
         s.sqlite_synchronous_full = true;
     else if (sync != "normal")
         throw v.error("sqlite-synchronous", "expected normal or full");
+    s.sqlite_flush_interval = std::chrono::milliseconds(v.uint("sqlite-flush-ms"));
     s.whitelist_client_files = v.list("whitelist-clients");
     s.whitelist_recipient_files = v.list("whitelist-recipients");
     s.whitelist_clients = v.list("whitelist-client-entries");
@@ -145,6 +156,10 @@ Settings build_settings(const config::Values& v) {
         auto net = util::IpNetwork::parse(n);
         if (!net) throw v.error("no-auto-whitelist", "not an address or network: '" + n + "'");
         e.no_auto_whitelist.push_back(*net);
+    }
+    for (const auto& p : v.list("no-auto-whitelist-senders")) {
+        if (p.empty() || p == "@") throw v.error("no-auto-whitelist-senders", "empty sender pattern");
+        e.no_auto_whitelist_senders.push_back(p);
     }
     s.greylist_text = v.str("greylist-text");
     s.greylist_action = v.str("greylist-action");

@@ -33,6 +33,8 @@ struct Settings {
     grey::Config engine;
     StoreSpec store;
     bool sqlite_synchronous_full = false;
+    std::chrono::milliseconds sqlite_flush_interval{20};
+    std::chrono::seconds manual_refresh{2};  // how often manual whitelist entries are re-read
     std::vector<std::string> whitelist_client_files;
     std::vector<std::string> whitelist_recipient_files;
     std::vector<std::string> whitelist_clients;     // inline entries, same syntax as the files

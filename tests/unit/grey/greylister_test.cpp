@@ -50,6 +50,13 @@ public:
     store::CountResult expire(store::TimePoint) override { return {store::Status::tempfail, 0, "down"}; }
     store::ListResult list(std::string_view, std::size_t) override { return {store::Status::tempfail, {}, {}, "down"}; }
     store::CountResult remove(std::string_view, bool) override { return {store::Status::tempfail, 0, "down"}; }
+    store::CountResult add_manual(std::string_view, std::string_view, store::TimePoint) override {
+        return {store::Status::tempfail, 0, "down"};
+    }
+    store::CountResult remove_manual(std::string_view, std::string_view) override {
+        return {store::Status::tempfail, 0, "down"};
+    }
+    store::ManualResult manual() override { return {store::Status::tempfail, {}, "down"}; }
     std::string describe() const override { return "down"; }
 };
 
@@ -356,4 +363,67 @@ TEST_CASE("an auto-whitelisted client that keeps sending stays whitelisted past 
         f.clock.advance(10 * 24h);
         CHECK(g.decide(query("192.0.2.10", "s@x.example", "r@y.example")).reason == "auto-whitelist");
     }
+}
+
+TEST_CASE("no-auto-whitelist senders: never auto-whitelisted, their retries do not count", "[grey]") {
+    Fixture f;
+    f.config.auto_whitelist_clients = 2;
+    f.config.no_auto_whitelist_senders = {"@bulk.example", "spam@other.example"};
+    auto& g = f.make();
+    // Two accepted retries of a listed sender: they do not count, the client is not whitelisted.
+    for (int i = 0; i < 2; ++i) {
+        const auto rcpt = "r" + std::to_string(i) + "@rcpt.example";
+        REQUIRE(g.decide(query("192.0.2.10", "news@mail.bulk.example", rcpt.c_str())).kind == Kind::greylisted);
+        f.clock.advance(300s);
+        REQUIRE(g.decide(query("192.0.2.10", "news@mail.bulk.example", rcpt.c_str())).reason == "retry");
+    }
+    CHECK(g.decide(query("192.0.2.10", "a@s.example", "new@rcpt.example")).kind == Kind::greylisted);
+    // Two accepted retries of an unlisted sender whitelist the client...
+    for (int i = 0; i < 2; ++i) {
+        const auto rcpt = "q" + std::to_string(i) + "@rcpt.example";
+        REQUIRE(g.decide(query("192.0.2.10", "a@s.example", rcpt.c_str())).kind == Kind::greylisted);
+        f.clock.advance(300s);
+        REQUIRE(g.decide(query("192.0.2.10", "a@s.example", rcpt.c_str())).reason == "retry");
+    }
+    CHECK(g.decide(query("192.0.2.10", "b@s.example", "x@rcpt.example")).reason == "auto-whitelist");
+    // ...but not for the listed senders, which stay greylisted per triplet.
+    auto r = g.decide(query("192.0.2.10", "other@bulk.example", "x@rcpt.example"));
+    CHECK(r.kind == Kind::greylisted);
+    CHECK(r.reason == "new");
+    CHECK(g.decide(query("192.0.2.10", "SPAM@other.example", "x@rcpt.example")).kind == Kind::greylisted);
+    CHECK(g.decide(query("192.0.2.10", "ham@other.example", "x@rcpt.example")).reason == "auto-whitelist");
+}
+
+TEST_CASE("sender patterns: address, @domain, domain with subdomains", "[grey]") {
+    CHECK(grey::sender_matches("Alice@Example.org", "alice@example.org"));
+    CHECK_FALSE(grey::sender_matches("bob@example.org", "alice@example.org"));
+    CHECK(grey::sender_matches("bob@example.org", "@example.org"));
+    CHECK(grey::sender_matches("bob@mx.example.org", "example.org"));
+    CHECK_FALSE(grey::sender_matches("bob@badexample.org", "example.org"));
+    CHECK_FALSE(grey::sender_matches("", "example.org"));
+    CHECK_FALSE(grey::sender_matches("bob@example.org", ""));
+    CHECK_FALSE(grey::sender_matches("bob@example.org", "@"));
+}
+
+TEST_CASE("manual whitelist: clients and senders, replaced as a whole", "[grey]") {
+    Fixture f;
+    auto& g = f.make();
+    std::vector<std::string> bad;
+    auto m = grey::ManualWhitelist::from({{"client", "198.51.100.0/24", {}},
+                                          {"sender", "Friend@partner.example", {}},
+                                          {"sender", "trusted.example", {}},
+                                          {"client", "not-an-address", {}},
+                                          {"bogus", "x", {}}},
+                                         &bad);
+    CHECK(bad == std::vector<std::string>{"client:not-an-address", "bogus:x"});
+    CHECK(g.decide(query("198.51.100.7")).kind == Kind::greylisted);  // before: greylisted
+    g.set_manual(std::move(m));
+    auto r = g.decide(query("198.51.100.8"));
+    CHECK(r.kind == Kind::whitelisted);
+    CHECK(r.reason == "manual-whitelist:client:198.51.100.0/24");
+    CHECK(g.decide(query("192.0.2.1", "friend@partner.example")).reason == "manual-whitelist:sender:friend@partner.example");
+    CHECK(g.decide(query("192.0.2.1", "x@lists.trusted.example")).reason == "manual-whitelist:sender:trusted.example");
+    CHECK(g.decide(query("192.0.2.1", "enemy@partner.example")).kind == Kind::greylisted);
+    g.set_manual({});
+    CHECK(g.decide(query("198.51.100.9")).kind == Kind::greylisted);
 }

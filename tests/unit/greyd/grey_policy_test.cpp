@@ -47,6 +47,13 @@ public:
         return {store::Status::tempfail, {}, {}, "locked"};
     }
     store::CountResult remove(std::string_view, bool) override { return {store::Status::tempfail, 0, "locked"}; }
+    store::CountResult add_manual(std::string_view, std::string_view, store::TimePoint) override {
+        return {store::Status::tempfail, 0, "locked"};
+    }
+    store::CountResult remove_manual(std::string_view, std::string_view) override {
+        return {store::Status::tempfail, 0, "locked"};
+    }
+    store::ManualResult manual() override { return {store::Status::tempfail, {}, "locked"}; }
     std::string describe() const override { return "down"; }
 };
 
@@ -203,4 +210,32 @@ TEST_CASE("expand_text", "[greyd][settings]") {
     CHECK(greyd::expand_text("try in %d s", 42s) == "try in 42 s");
     CHECK(greyd::expand_text("%% %x %", 1s) == "% %x %");
     CHECK(greyd::expand_text("postgrey style %s", 7s) == "postgrey style 7");
+}
+
+TEST_CASE("SASL-authenticated clients and trusted certificates skip greylisting, skip-sasl = no does not", "[greyd]") {
+    Fixture f({"--trusted-ccerts", "AB:CD:EF"});
+    auto r = f.req("203.0.113.5");
+    r.sasl_username = "alice";
+    CHECK(f.act(r) == "DUNNO");
+    CHECK(f.policy->decide(r).result.reason == "sasl");
+    auto c = f.req("203.0.113.6");
+    c.ccert_fingerprint = "ab:cd:ef";
+    CHECK(f.act(c) == "DUNNO");
+    c.ccert_fingerprint = "ab:cd:00";
+    CHECK(f.act(c).rfind("DEFER_IF_PERMIT 4.7.1", 0) == 0);
+    Fixture g({}, false, "skip-sasl = no\n");
+    auto s = g.req("203.0.113.5");
+    s.sasl_username = "alice";
+    CHECK(g.act(s).rfind("DEFER_IF_PERMIT 4.7.1", 0) == 0);
+}
+
+TEST_CASE("no-auto-whitelist-senders through the settings", "[greyd][settings]") {
+    Fixture f({"--auto-whitelist-clients", "1", "--no-auto-whitelist-senders", "@bulk.example"});
+    REQUIRE(f.act(f.req("203.0.113.5", "a@rcpt.example", "i1")).rfind("DEFER", 0) == 0);
+    f.clock.advance(301s);
+    REQUIRE(f.act(f.req("203.0.113.5", "a@rcpt.example", "i2")).rfind("PREPEND", 0) == 0);
+    // One accepted retry: the client is auto-whitelisted, except for the listed sender's mail.
+    CHECK(f.policy->decide(f.req("203.0.113.5", "b@rcpt.example", "i3")).result.reason == "auto-whitelist");
+    CHECK(f.act(f.req("203.0.113.5", "b@rcpt.example", "i4", "news@bulk.example")).rfind("DEFER_IF_PERMIT", 0) == 0);
+    CHECK_THROWS(Fixture({"--no-auto-whitelist-senders", "@"}));
 }
