@@ -6,7 +6,7 @@
 # systemd is not PID 1 where the tests run, so a unit is not started by systemd itself: the test runs
 # the unit's ExecStartPre= and ExecStart= lines under the unit's User=/Group= (setpriv, no supplementary
 # groups), with NOTIFY_SOCKET pointing at a datagram socket it reads, and the socket directory created
-# as tmpfiles.d/mailmoat.conf creates /run/mailmoat. The namespace sandboxing itself (ProtectSystem=...)
+# as tmpfiles.d/mailmoat-common.conf creates /run/mailmoat. The namespace sandboxing itself (ProtectSystem=...)
 # is only scored and verified, not exercised.
 import grp
 import os
