@@ -148,13 +148,17 @@ TEST_CASE("a passing chain reports sealers, per-set results and instances in ord
     CHECK(dns.queries("arc._domainkey.hop2.example", dns::RrType::txt) == 1);
 }
 
-TEST_CASE("the 50-set chain passes with one key lookup; the mailing-list chain keeps oldest-pass") {
+TEST_CASE("the 50-set chain passes with one key lookup") {
     auto dns = keys();
     const auto r = verify(vector_message("chain50"), dns);
     CHECK(r.status == arc::ChainStatus::pass);
     CHECK(r.instances == 50);
     CHECK(r.sealers.size() == 50);
     CHECK(dns.total_queries() == 1);
+}
+
+TEST_CASE("a mailing-list footer at hop 2 keeps the chain and gives oldest-pass 2") {
+    auto dns = keys();
     const auto l = verify(vector_message("list_footer_at_hop2"), dns);
     REQUIRE(l.status == arc::ChainStatus::pass);
     CHECK(l.oldest_pass == 2);
