@@ -264,6 +264,11 @@ milter::Status DmarcSession::on_envfrom(const std::vector<std::string_view>& arg
         vc.key_cache = rt_->key_cache;
         verifier_ = std::make_unique<dkim::Verifier>(*rt_->resolver, *rt_->clock, vc);
     }
+    if (!rt_->settings->trusted_arc_sealers.empty() && !rt_->arc) {
+        arc::VerifierConfig ac;
+        ac.key_cache = rt_->key_cache;
+        arc_verifier_ = std::make_unique<arc::Verifier>(*rt_->resolver, ac);
+    }
     return milter::Status::continue_;
 }
 
@@ -289,7 +294,11 @@ void DmarcSession::keep(std::vector<mail::HeaderField>& where, std::string_view 
 }
 
 milter::Status DmarcSession::on_header(std::string_view name, std::string_view value) {
-    if (verifier_) verifier_->add_header(name, wire_value(value));
+    if (verifier_ || arc_verifier_) {
+        const auto wire = wire_value(value);
+        if (verifier_) verifier_->add_header(name, wire);
+        if (arc_verifier_) arc_verifier_->add_header(name, wire);
+    }
     if (mail::header_name_equal(name, "From")) {
         ++from_fields_;
         if (from_values_.size() < 64 && kept_bytes_ + value.size() <= max_kept_bytes) {
@@ -308,11 +317,16 @@ milter::Status DmarcSession::on_header(std::string_view name, std::string_view v
 
 milter::Status DmarcSession::on_eoh() {
     if (verifier_) verifier_->end_of_headers();
+    if (arc_verifier_) {
+        arc_verifier_->end_of_headers();
+        if (!arc_verifier_->needs_body() && arc_.empty()) arc_verifier_.reset();  // no ARC fields at all
+    }
     return milter::Status::continue_;
 }
 
 milter::Status DmarcSession::on_body(std::string_view chunk) {
     if (verifier_) verifier_->add_body(chunk);
+    if (arc_verifier_) arc_verifier_->add_body(chunk);
     return milter::Status::continue_;
 }
 
@@ -407,8 +421,19 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
         dkim_out = inputs_from_headers(usable_ar, {}, s.trusted_authserv_ids, mail_from_domain_).dkim;
     }
 
-    // 5. ARC (RFC 8617), only when it could change something.
+    // 5. ARC (RFC 8617 §5.2): the chain status and the newest sealer.
     std::optional<ArcVerdict> arc;
+    std::optional<mail::AuthResult> arc_ar;
+    if (arc_verifier_) {
+        const auto r = arc_verifier_->finish();
+        ArcVerdict v;
+        v.status = r.status == arc::ChainStatus::pass ? ArcVerdict::Status::pass
+                   : r.status == arc::ChainStatus::none ? ArcVerdict::Status::none
+                                                        : ArcVerdict::Status::fail;
+        if (!r.sealers.empty()) v.sealer = r.sealers.back();
+        arc = v;
+        if (r.instances > 0) arc_ar = arc::auth_result(r, ip_text);
+    }
 
     // 6. Evaluate each author domain.
     struct One {
@@ -484,7 +509,7 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
             o.applied = dmarc::Disposition::none;
             continue;
         }
-        if (!s.trusted_arc_sealers.empty() && rt_->arc) {
+        if (!s.trusted_arc_sealers.empty() && (arc || rt_->arc)) {
             if (!arc) arc = rt_->arc(arc_);
             if (arc->status == ArcVerdict::Status::pass &&
                 std::find(s.trusted_arc_sealers.begin(), s.trusted_arc_sealers.end(), lower(arc->sealer)) != s.trusted_arc_sealers.end()) {
@@ -571,14 +596,10 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
         if (o.e.result != dmarc::Result::pass && !o.e.reason.empty()) r.comment += "; " + o.e.reason;
         if (!o.overrides.empty()) r.comment += "; override " + o.overrides.front().type;
         r.properties.push_back({"header", "from", o.domain});
-        if (has_policy) {
-            const std::string applied_value = o.e.applied_policy == "sp" ? (pol.sp.empty() ? pol.p : pol.sp)
-                                              : o.e.applied_policy == "np" ? (pol.np.empty() ? (pol.sp.empty() ? pol.p : pol.sp) : pol.np)
-                                                                           : pol.p;
-            r.properties.push_back({"policy", "dmarc", applied_value});
-        }
+        if (has_policy) r.properties.push_back({"policy", "dmarc", o.e.lookup.effective_policy.empty() ? pol.p : o.e.lookup.effective_policy});
         ar.results.push_back(std::move(r));
     }
+    if (arc_ar) ar.results.push_back(*arc_ar);
     if (s.add_spf_dkim_results) {
         if (spf_computed) {
             mail::AuthResult r;
@@ -639,6 +660,7 @@ void DmarcSession::reset() {
     kept_bytes_ = 0;
     overflow_ = false;
     verifier_.reset();
+    arc_verifier_.reset();
 }
 
 milter::RunnerOptions runner_options(const util::SocketSpec& socket) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/arc/arc_verifier.hpp"
 #include "common/dkim/key_cache.hpp"
 #include "common/dkim/verifier.hpp"
 #include "common/dmarc/evaluator.hpp"
@@ -32,7 +33,7 @@ struct Engine {
 };
 
 /// What an ARC validation (RFC 8617 §5.2) of the message said: the chain's status and the d= of the
-/// newest ARC-Seal. The hook is empty until ARC verification is available.
+/// newest ARC-Seal. Runtime::arc replaces common/arc's verifier when set (tests).
 struct ArcVerdict {
     enum class Status { none, pass, fail };
     Status status = Status::none;
@@ -57,7 +58,7 @@ struct Runtime {
     std::shared_ptr<store::DmarcStore> store;       // nullptr: store none
     std::shared_ptr<Counters> counters = std::make_shared<Counters>();
     Engine engine;
-    ArcCheck arc;                                   // empty: ARC not verified
+    ArcCheck arc;                                   // empty: common/arc's verifier (with trusted-arc-sealers)
     std::function<unsigned()> sample;               // [0,100) for legacy pct=; empty: random
 };
 
@@ -119,7 +120,9 @@ struct HeaderInputs {
 /// A header value as libmilter wants it: leading whitespace dropped, CRLF folds as LF.
 [[nodiscard]] std::string milter_value(std::string_view wire);
 
-/// Per connection. Collects the client address, HELO, MAIL FROM, first recipient, the From fields,
+/// Per connection (ARC: verified only when trusted-arc-sealers is set; a passing chain whose newest
+/// seal is by a trusted sealer overrides a DMARC failure, and arc= goes into Authentication-Results).
+/// Collects the client address, HELO, MAIL FROM, first recipient, the From fields,
 /// Authentication-Results, Received-SPF and ARC fields (and streams the message to a DKIM verifier
 /// with dkim-source self). At end of message: classifies the author, gets SPF and DKIM results,
 /// evaluates DMARC per author domain, applies overrides and the enforce/quarantine settings, then
@@ -161,6 +164,7 @@ private:
     std::size_t kept_bytes_ = 0;
     bool overflow_ = false;
     std::unique_ptr<dkim::Verifier> verifier_;
+    std::unique_ptr<arc::Verifier> arc_verifier_;  // only with trusted-arc-sealers
 };
 
 /// Actions, stages and macros mailmoat-dmarc asks of the MTA.

@@ -55,9 +55,15 @@ public:
     }
     milter::Outcome replace_body_chunk(std::string_view) override { return milter::Outcome::invalid; }
 
+    /// The Authentication-Results value inserted, unfolded (RFC 5322 §2.2.3).
     [[nodiscard]] std::string inserted_ar() const {
-        for (const auto& o : ops)
-            if (o.what == "insert" && o.name == "Authentication-Results") return o.value;
+        for (const auto& o : ops) {
+            if (o.what != "insert" || o.name != "Authentication-Results") continue;
+            std::string out;
+            for (char c : o.value)
+                if (c != '\n') out.push_back(c);
+            return out;
+        }
         return {};
     }
 };
@@ -83,6 +89,8 @@ dmarc::Evaluation eval(dmarc::Result r, const std::string& p, dmarc::Disposition
     e.applied_policy = "p";
     e.lookup.status = p.empty() ? dmarc::Result::none : dmarc::Result::pass;
     e.lookup.policy.p = p.empty() ? "none" : p;
+    e.lookup.applied_policy = "p";
+    e.lookup.effective_policy = p;
     if (r == dmarc::Result::fail) e.reason = "SPF not aligned; no aligned DKIM pass";
     return e;
 }
