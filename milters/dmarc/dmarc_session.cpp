@@ -255,6 +255,12 @@ milter::Status DmarcSession::on_envfrom(const std::vector<std::string_view>& arg
     if (!sender_.empty() && sender_.back() == '>') sender_.pop_back();
     if (const auto colon = sender_.find(':'); colon != std::string::npos && !sender_.empty() && sender_.front() == '@')
         sender_ = sender_.substr(colon + 1);  // source route
+    const auto& st = *rt_->settings;
+    if (!client_ip_) skip_reason_ = "no client address";
+    else if (std::any_of(st.skip_hosts.begin(), st.skip_hosts.end(), [&](const util::IpNetwork& n) { return n.contains(*client_ip_); }))
+        skip_reason_ = "skip-hosts";
+    else if (st.skip_authenticated && !auth_authen().empty()) skip_reason_ = "authenticated";
+    if (!skip_reason_.empty()) return milter::Status::continue_;
     const auto d = mail::envelope_domain(a);
     if (d.status == mail::DomainResult::Status::ok) mail_from_domain_ = d.domain;
     else if (d.status == mail::DomainResult::Status::invalid) mail_from_invalid_ = true;
@@ -294,6 +300,7 @@ void DmarcSession::keep(std::vector<mail::HeaderField>& where, std::string_view 
 }
 
 milter::Status DmarcSession::on_header(std::string_view name, std::string_view value) {
+    if (!skip_reason_.empty()) return milter::Status::continue_;
     if (verifier_ || arc_verifier_) {
         const auto wire = wire_value(value);
         if (verifier_) verifier_->add_header(name, wire);
@@ -335,6 +342,10 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
     const std::string qid = queue_id();
     const std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(rt_->clock->now().time_since_epoch()).count();
     const std::string ip_text = client_ip_ ? client_ip_->to_string() : std::string();
+    if (!skip_reason_.empty()) {
+        log::info().queue_id(qid).kv("action", "skip").kv("reason", skip_reason_).kv("ip", ip_text);
+        return milter::Status::continue_;
+    }
 
     // 1. Forged Authentication-Results (RFC 8601 §5): fields claiming our authserv-id are removed,
     //    unless our id is trusted - then an earlier milter on this host wrote them (and removed forgeries).
@@ -648,6 +659,7 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
 }
 
 void DmarcSession::reset() {
+    skip_reason_.clear();
     sender_.clear();
     mail_from_domain_.clear();
     mail_from_invalid_ = false;
@@ -674,6 +686,7 @@ milter::RunnerOptions runner_options(const util::SocketSpec& socket) {
                 milter::Stage::header, milter::Stage::eoh, milter::Stage::body, milter::Stage::eom};
     o.no_reply = {milter::Stage::connect, milter::Stage::helo, milter::Stage::envrcpt, milter::Stage::header,
                   milter::Stage::body};
+    o.macros[milter::MacroStage::envfrom] = "{auth_authen}";
     o.macros[milter::MacroStage::eom] = "i";
     return o;
 }

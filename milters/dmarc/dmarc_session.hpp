@@ -120,7 +120,8 @@ struct HeaderInputs {
 /// A header value as libmilter wants it: leading whitespace dropped, CRLF folds as LF.
 [[nodiscard]] std::string milter_value(std::string_view wire);
 
-/// Per connection (ARC: verified only when trusted-arc-sealers is set; a passing chain whose newest
+/// Per connection. Not evaluated (passed on untouched, logged): mail without a client address (local
+/// submission), from skip-hosts, or SASL-authenticated with skip-authenticated. (ARC: verified only when trusted-arc-sealers is set; a passing chain whose newest
 /// seal is by a trusted sealer overrides a DMARC failure, and arc= goes into Authentication-Results).
 /// Collects the client address, HELO, MAIL FROM, first recipient, the From fields,
 /// Authentication-Results, Received-SPF and ARC fields (and streams the message to a DKIM verifier
@@ -155,6 +156,7 @@ private:
     std::string sender_;            // MAIL FROM address without <>
     std::string mail_from_domain_;  // normalised; empty for <>
     bool mail_from_invalid_ = false;
+    std::string skip_reason_;       // set: this message is not evaluated
     std::string rcpt_domain_;
     std::vector<std::string> from_values_;
     std::size_t from_fields_ = 0;

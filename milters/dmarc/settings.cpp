@@ -91,6 +91,9 @@ config::Schema make_schema() {
     s.add_bool("add-auth-results", true, "Also write the spf= and dkim= results this milter computed itself into its Authentication-Results.");
     s.add_uint("max-signatures-to-verify", 5, 1, 64, "DKIM signatures evaluated per message with dkim-source self.");
     s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
+    s.add_bool("skip-authenticated", true, "Do not evaluate mail from SASL-authenticated clients (OpenDMARC IgnoreAuthenticatedClients).");
+    s.add_list("skip-hosts", {}, "Client addresses or networks whose mail is not evaluated (OpenDMARC IgnoreHosts); mail without a "
+               "client address (local submission through non_smtpd_milters) is never evaluated.");
     s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket (avoids a ~40 ms stall per modified message).");
     return s;
 }
@@ -160,6 +163,12 @@ Settings build_settings(const config::Values& v) {
     s.max_signatures_to_verify = static_cast<std::size_t>(v.uint("max-signatures-to-verify"));
     s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
     s.tcp_nodelay = v.flag("tcp-nodelay");
+    s.skip_authenticated = v.flag("skip-authenticated");
+    for (const auto& n : v.list("skip-hosts")) {
+        auto net = util::IpNetwork::parse(n);
+        if (!net) throw v.error("skip-hosts", "not an address or network: '" + n + "'");
+        s.skip_hosts.push_back(*net);
+    }
     return s;
 }
 

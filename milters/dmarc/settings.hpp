@@ -10,6 +10,7 @@
 #include "common/daemon/daemon.hpp"
 #include "common/dmarc/evaluator.hpp"
 #include "common/table/table.hpp"
+#include "common/util/ip_address.hpp"
 
 namespace mailmoat::dmarcd {
 
@@ -52,6 +53,8 @@ struct Settings {
     std::size_t max_signatures_to_verify = 5;
     std::size_t dns_cache_size = 20000;
     bool tcp_nodelay = true;
+    bool skip_authenticated = true;                 // SASL-authenticated mail is not evaluated
+    std::vector<util::IpNetwork> skip_hosts;        // clients whose mail is not evaluated
 };
 
 /// The schema of mailmoat-dmarc (common daemon options plus the DMARC keys).

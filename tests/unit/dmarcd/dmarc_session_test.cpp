@@ -466,3 +466,31 @@ TEST_CASE("dmarcd session: a null sender never aligns through HELO", "[dmarcd]")
     CHECK(f.store->rows[0].spf[0].scope == "helo");
     CHECK(f.store->rows[0].spf[0].result == "pass");
 }
+
+TEST_CASE("dmarcd session: local submission, skip-hosts and authenticated clients are not evaluated", "[dmarcd]") {
+    Fixture f;
+    f.answers["victim.example"] = eval(dmarc::Result::fail, "reject", dmarc::Disposition::reject);
+    SECTION("authenticated") {
+        f.ctx.macros["{auth_authen}"] = "alice";
+        f.start();
+        CHECK(f.message({{"From", "ceo@victim.example"}}) == milter::Status::continue_);
+    }
+    SECTION("skip-hosts") {
+        f.settings.skip_hosts = {*util::IpNetwork::parse("198.51.100.0/24")};
+        f.start("198.51.100.7");
+        CHECK(f.message({{"From", "ceo@victim.example"}}) == milter::Status::continue_);
+    }
+    SECTION("no client address") {
+        f.start("not an address");
+        CHECK(f.message({{"From", "ceo@victim.example"}}) == milter::Status::continue_);
+    }
+    CHECK(f.seen.empty());
+    CHECK(f.store->rows.empty());
+    CHECK(f.ctx.ops.empty());
+    SECTION("authenticated, but skip-authenticated is off") {
+        f.settings.skip_authenticated = false;
+        f.ctx.macros["{auth_authen}"] = "alice";
+        f.start();
+        CHECK(f.message({{"From", "ceo@victim.example"}}) == milter::Status::reject);
+    }
+}

@@ -40,6 +40,8 @@ TEST_CASE("dmarcd settings: defaults are what the man page says", "[dmarcd]") {
     CHECK(s.trusted_arc_sealers.empty());
     CHECK(s.store == "sqlite:/var/lib/mailmoat/dmarc.sqlite");
     CHECK_FALSE(s.tempfail_on_dns_error);
+    CHECK(s.skip_authenticated);
+    CHECK(s.skip_hosts.empty());
 }
 
 TEST_CASE("dmarcd settings: every key accepts its documented values", "[dmarcd]") {
@@ -84,6 +86,7 @@ TEST_CASE("dmarcd settings: bad values name their key", "[dmarcd]") {
     CHECK_THAT(config_error({"--store", "postgresql://db/dmarc"}), Catch::Contains("store"));
     CHECK_THAT(config_error({"--store", "sqlite:relative.db"}), Catch::Contains("store"));
     CHECK_THAT(config_error({"--on-dns-error", "reject"}), Catch::Contains("on-dns-error"));
+    CHECK_THAT(config_error({"--skip-hosts", "10.0.0.0/33"}), Catch::Contains("skip-hosts"));
     CHECK_THAT(config_error({"--authserv-id", "a b"}), Catch::Contains("authserv-id"));
     CHECK_THAT(config_error({"--trusted-authserv-ids", "x;y"}), Catch::Contains("trusted-authserv-ids"));
     CHECK(config_error({}).empty());
