@@ -1,0 +1,122 @@
+// milters/dmarc/main.cpp - mailmoat-dmarc: settings, resolver, PSL, override table, store, milter runner, signals.
+#include <exception>
+#include <memory>
+
+#include <unistd.h>
+
+#include "common/daemon/daemon.hpp"
+#include "common/dns/resolver_factory.hpp"
+#include "common/log/logger.hpp"
+#include "common/milter/runner.hpp"
+#include "common/milter/serve.hpp"
+#include "common/store/sqlite_dmarc_store.hpp"
+#include "milters/dmarc/dmarc_session.hpp"
+#include "milters/dmarc/engine.hpp"
+#include "milters/dmarc/settings.hpp"
+
+using namespace mailmoat;
+
+namespace {
+
+/// Everything a configuration needs besides the settings: opened here so that --check-config and a
+/// SIGHUP reload fail on an unreadable list, table or store the same way.
+struct Loaded {
+    std::shared_ptr<const dmarcd::Settings> settings;
+    dmarc::Options options;
+    std::shared_ptr<const table::Table> overrides;
+};
+
+Loaded load(const config::Values& values) {
+    Loaded l;
+    auto s = dmarcd::build_settings(values);
+    l.options.discovery = s.discovery;
+    if (s.discovery == dmarc::Discovery::psl) {
+        try {
+            l.options.psl = dmarcd::load_public_suffix_list(s.public_suffix_list);
+        } catch (const std::runtime_error& e) {
+            throw values.error("public-suffix-list", e.what());
+        }
+    }
+    if (!s.override_table.empty()) l.overrides = table::open_table(s.override_table);
+    l.settings = std::make_shared<const dmarcd::Settings>(std::move(s));
+    return l;
+}
+
+// The store is kept across reloads while its spec does not change (connections stay open).
+std::shared_ptr<store::DmarcStore> open_store(const dmarcd::Settings& s, std::shared_ptr<store::DmarcStore> current) {
+    if (s.store == "none") return nullptr;
+    if (current && current->describe() == s.store) return current;
+    store::SqliteOptions o;
+    o.path = dmarcd::sqlite_path(s.store);
+    return std::make_shared<store::SqliteDmarcStore>(o);
+}
+
+std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::PublicKeyCache> cache,
+                                               std::shared_ptr<dmarcd::Counters> counters,
+                                               std::shared_ptr<store::DmarcStore> store) {
+    auto rt = std::make_shared<dmarcd::Runtime>();
+    const auto& s = *l.settings;
+    rt->resolver = dns::make_resolver(s.common.dns_server,
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(s.common.dns_timeout),
+                                      s.common.dns_retries, s.dns_cache_size);
+    rt->settings = std::move(l.settings);
+    rt->options = std::move(l.options);
+    rt->overrides = std::move(l.overrides);
+    rt->store = std::move(store);
+    rt->key_cache = std::move(cache);
+    rt->clock = std::make_shared<util::SystemClock>();
+    rt->counters = std::move(counters);
+    rt->engine = dmarcd::default_engine();
+    return rt;
+}
+
+milter::SessionFactory factory(std::shared_ptr<const dmarcd::Runtime> rt) {
+    return [rt] { return std::make_unique<dmarcd::DmarcSession>(rt); };
+}
+
+std::string describe(const dmarcd::Runtime& rt) {
+    const auto& s = *rt.settings;
+    return std::string("discovery=") + (s.discovery == dmarc::Discovery::psl ? "psl" : "treewalk") +
+           " spf-source=" + dmarcd::source_name(s.spf_source) + " dkim-source=" + dmarcd::source_name(s.dkim_source) +
+           " store=" + (rt.store ? rt.store->describe() : std::string("none"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        const auto schema = dmarcd::make_schema();
+        auto start = daemon::start(schema, argc, argv, [](const config::Values& v) { (void)load(v); });
+        if (start.exit_code) return *start.exit_code;
+
+        daemon::SignalSet signals;  // before any thread starts
+        auto key_cache = std::make_shared<dkim::PublicKeyCache>();
+        auto counters = std::make_shared<dmarcd::Counters>();
+        auto loaded = load(start.values);
+        // The store is opened before privileges are dropped: its directory must be writable by the
+        // daemon's user for new WAL files, which the packaging arranges (/var/lib/mailmoat).
+        auto store = open_store(*loaded.settings, nullptr);
+        auto rt = runtime(std::move(loaded), key_cache, counters, store);
+        auto options = dmarcd::runner_options(start.common.socket);
+        options.socket_owner = start.common.socket_owner;
+        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
+            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
+        options.socket_mode = start.common.socket_mode;
+        options.tcp_nodelay = rt->settings->tcp_nodelay;
+        milter::Runner runner(options, factory(rt));
+        return milter::serve(
+            runner, start.common, signals,
+            [&] {
+                auto l = load(daemon::reload(schema, argc, argv));
+                auto st = open_store(*l.settings, rt->store);
+                rt = runtime(std::move(l), key_cache, counters, st);
+                runner.set_factory(factory(rt));
+                log::notice().kv("store_failures", counters->store_failures.load()).kv("evaluations", counters->evaluations.load())
+                    .msg("configuration reloaded");
+            },
+            describe(*rt));
+    } catch (const std::exception& e) {
+        log::error().kv("error", e.what()).msg("fatal");
+        return 1;
+    }
+}

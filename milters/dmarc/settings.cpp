@@ -1,0 +1,175 @@
+// milters/dmarc/settings.cpp - mailmoat-dmarc settings schema and validation.
+#include "milters/dmarc/settings.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include <unistd.h>
+
+#include "common/mail/address.hpp"
+
+namespace mailmoat::dmarcd {
+namespace {
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+bool plain_token(std::string_view t) {
+    return !t.empty() && t.size() <= 255 && std::none_of(t.begin(), t.end(), [](char c) {
+        return c <= ' ' || c == ';' || c == '"' || c == '(' || c == ')' || c == '\\' || static_cast<unsigned char>(c) >= 0x7f;
+    });
+}
+
+Source source(const config::Values& v, const char* key) {
+    const auto& s = v.str(key);
+    if (s == "self") return Source::self;
+    if (s == "headers") return Source::headers;
+    throw v.error(key, "expected self or headers");
+}
+
+}  // namespace
+
+const char* source_name(Source s) noexcept { return s == Source::self ? "self" : "headers"; }
+
+bool valid_override_reason(std::string_view r) noexcept {
+    return r == "forwarded" || r == "sampled_out" || r == "trusted_forwarder" || r == "mailing_list" ||
+           r == "local_policy" || r == "other";
+}
+
+OverrideValue parse_override_value(std::string_view value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    const auto end = value.find_first_of(" \t");
+    OverrideValue o;
+    const std::string reason = lower(value.substr(0, end));
+    if (!valid_override_reason(reason)) return o;
+    o.reason = reason;
+    if (end != std::string_view::npos) {
+        auto c = value.substr(end);
+        while (!c.empty() && (c.front() == ' ' || c.front() == '\t')) c.remove_prefix(1);
+        while (!c.empty() && (c.back() == ' ' || c.back() == '\t')) c.remove_suffix(1);
+        o.comment = std::string(c.substr(0, 256));
+    }
+    return o;
+}
+
+std::string sqlite_path(std::string_view store) {
+    if (store.rfind("sqlite:", 0) != 0) return {};
+    return std::string(store.substr(7));
+}
+
+config::Schema make_schema() {
+    config::Schema s("mailmoat-dmarc", "DMARC (RFC 9989) policy milter for Postfix that records evaluations for aggregate reports");
+    s.add_common_daemon_options("unix:/run/mailmoat/dmarc.sock", "/etc/mailmoat/mailmoat-dmarc.conf");
+    s.add_string("authserv-id", "", "authserv-id of the Authentication-Results header written; empty: this host's name (OpenDMARC AuthservID).");
+    s.add_list("trusted-authserv-ids", {}, "authserv-ids whose Authentication-Results (and receiver= of Received-SPF) are trusted as "
+               "SPF/DKIM inputs with the headers sources; empty: authserv-id only (OpenDMARC TrustedAuthservIDs).");
+    s.add_string("spf-source", "self", "self: check SPF (MAIL FROM identity) here from the milter macros; headers: take the result from a "
+                 "trusted Received-SPF or Authentication-Results field (mailmoat-spf).");
+    s.add_string("dkim-source", "self", "self: verify DKIM signatures here; headers: take dkim= results from a trusted "
+                 "Authentication-Results field (mailmoat-dkim listed before this milter).");
+    s.add_string("discovery", "treewalk", "Policy discovery: treewalk (RFC 9989 DNS tree walk) or psl (RFC 7489 with the Public Suffix List).");
+    s.add_string("public-suffix-list", "/usr/share/publicsuffix/public_suffix_list.dat",
+                 "Public Suffix List used by discovery psl (Debian package publicsuffix); re-read on SIGHUP (OpenDMARC PublicSuffixList).");
+    s.add_list("enforce", {"reject", "quarantine"}, "Policies acted upon: reject, quarantine, both, or none (only reported in "
+               "Authentication-Results and the store; OpenDMARC RejectFailures).");
+    s.add_string("quarantine-action", "hold", "p=quarantine: hold (Postfix hold queue via milter quarantine; OpenDMARC HoldQuarantinedMessages) "
+                 "or header (add quarantine-header and deliver).");
+    s.add_string("quarantine-header", "X-Mailmoat-DMARC-Quarantine", "Header field added with quarantine-action header.");
+    s.add_bool("reject-multiple-from", true, "Reject (550 5.7.1) a message without exactly one author address in exactly one From field "
+               "(RFC 7489 §6.6.1); no: evaluate every author domain and apply the strictest result (OpenDMARC RejectMultiValueFrom).");
+    s.add_string("override-table", "", "Postfix-style table (cidr:, texthash:, pcre:, inline: ...) keyed by client address/network, "
+                 "verified client host name or MAIL FROM domain; value 'REASON [comment]' with REASON forwarded, trusted_forwarder, "
+                 "mailing_list, local_policy or other: a failing message is accepted and the reason recorded.");
+    s.add_list("trusted-arc-sealers", {}, "Domains (ARC-Seal d=) whose passing ARC chain overrides a DMARC failure (recorded as "
+               "trusted_forwarder) (RFC 8617; no sealing).");
+    s.add_string("store", "sqlite:/var/lib/mailmoat/dmarc.sqlite", "Where evaluations are recorded for aggregate reports: "
+                 "sqlite:/path, or none (OpenDMARC HistoryFile).");
+    s.add_string("on-dns-error", "accept", "A policy lookup that fails temporarily: accept (with dmarc=temperror) or tempfail (451 4.7.5).");
+    s.add_bool("add-auth-results", true, "Also write the spf= and dkim= results this milter computed itself into its Authentication-Results.");
+    s.add_uint("max-signatures-to-verify", 5, 1, 64, "DKIM signatures evaluated per message with dkim-source self.");
+    s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
+    s.add_bool("skip-authenticated", true, "Do not evaluate mail from SASL-authenticated clients (OpenDMARC IgnoreAuthenticatedClients).");
+    s.add_list("skip-hosts", {}, "Client addresses or networks whose mail is not evaluated (OpenDMARC IgnoreHosts); mail without a "
+               "client address (local submission through non_smtpd_milters) is never evaluated.");
+    s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket (avoids a ~40 ms stall per modified message).");
+    return s;
+}
+
+Settings build_settings(const config::Values& v) {
+    Settings s;
+    s.common = daemon::CommonSettings::from(v);
+    s.authserv_id = v.str("authserv-id");
+    if (s.authserv_id.empty()) {
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) == 0) s.authserv_id = host;
+        if (s.authserv_id.empty()) s.authserv_id = "localhost";
+    }
+    if (!plain_token(s.authserv_id)) throw v.error("authserv-id", "must be a plain token (no spaces, quotes, ';' or parentheses)");
+    for (const auto& id : v.list("trusted-authserv-ids")) {
+        if (!plain_token(id)) throw v.error("trusted-authserv-ids", "not a plain token: '" + id + "'");
+        s.trusted_authserv_ids.push_back(lower(id));
+    }
+    if (s.trusted_authserv_ids.empty()) s.trusted_authserv_ids.push_back(lower(s.authserv_id));
+    s.spf_source = source(v, "spf-source");
+    s.dkim_source = source(v, "dkim-source");
+
+    const auto& disc = v.str("discovery");
+    if (disc == "treewalk") s.discovery = dmarc::Discovery::treewalk;
+    else if (disc == "psl") s.discovery = dmarc::Discovery::psl;
+    else throw v.error("discovery", "expected treewalk or psl");
+    s.public_suffix_list = v.str("public-suffix-list");
+    if (s.discovery == dmarc::Discovery::psl && s.public_suffix_list.empty())
+        throw v.error("public-suffix-list", "discovery psl needs a Public Suffix List file");
+
+    s.enforce_reject = s.enforce_quarantine = false;
+    for (const auto& e : v.list("enforce")) {
+        const auto l = lower(e);
+        if (l == "reject") s.enforce_reject = true;
+        else if (l == "quarantine") s.enforce_quarantine = true;
+        else if (l == "none" && v.list("enforce").size() == 1) {}
+        else throw v.error("enforce", "expected reject, quarantine, both, or none alone; got '" + e + "'");
+    }
+    const auto& qa = v.str("quarantine-action");
+    if (qa == "hold") s.quarantine_action = QuarantineAction::hold;
+    else if (qa == "header") s.quarantine_action = QuarantineAction::header;
+    else throw v.error("quarantine-action", "expected hold or header");
+    s.quarantine_header = v.str("quarantine-header");
+    if (s.quarantine_header.empty() || s.quarantine_header.size() > 128 ||
+        !std::all_of(s.quarantine_header.begin(), s.quarantine_header.end(), [](char c) { return c >= 33 && c <= 126 && c != ':'; }))
+        throw v.error("quarantine-header", "not a header field name");
+    s.reject_multiple_from = v.flag("reject-multiple-from");
+
+    s.override_table = v.str("override-table");
+    for (const auto& d : v.list("trusted-arc-sealers")) {
+        const auto n = mail::normalize_domain(d);
+        if (n.status != mail::DomainResult::Status::ok || n.domain.find('.') == std::string::npos || n.domain.front() == '[')
+            throw v.error("trusted-arc-sealers", "not a domain name: '" + d + "'");
+        s.trusted_arc_sealers.push_back(n.domain);
+    }
+    s.store = v.str("store");
+    if (s.store != "none") {
+        const auto path = sqlite_path(s.store);
+        if (path.empty() || path.front() != '/')
+            throw v.error("store", "expected sqlite:/absolute/path or none (no shared store is available in this version)");
+    }
+    const auto& dns = v.str("on-dns-error");
+    if (dns == "accept") s.tempfail_on_dns_error = false;
+    else if (dns == "tempfail") s.tempfail_on_dns_error = true;
+    else throw v.error("on-dns-error", "expected accept or tempfail");
+    s.add_spf_dkim_results = v.flag("add-auth-results");
+    s.max_signatures_to_verify = static_cast<std::size_t>(v.uint("max-signatures-to-verify"));
+    s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
+    s.tcp_nodelay = v.flag("tcp-nodelay");
+    s.skip_authenticated = v.flag("skip-authenticated");
+    for (const auto& n : v.list("skip-hosts")) {
+        auto net = util::IpNetwork::parse(n);
+        if (!net) throw v.error("skip-hosts", "not an address or network: '" + n + "'");
+        s.skip_hosts.push_back(*net);
+    }
+    return s;
+}
+
+}  // namespace mailmoat::dmarcd
