@@ -263,17 +263,16 @@ void Verifier::verify_seals() {
     // and without the final CRLF. Newest first; after a definite failure the older seals are not
     // evaluated (the chain has failed already).
     const unsigned n = result_.instances;
+    // Each field is canonicalized once, though the seals of a long chain hash it up to 50 times.
+    std::vector<std::string> canon(arc_fields_.size());
+    for (std::size_t k = 0; k < arc_fields_.size(); ++k)
+        dkim::canonicalize_header_into(canon[k], dkim::Canon::relaxed, arc_fields_[k].name, arc_fields_[k].value);
     for (unsigned i = n; i >= 1; --i) {
         SetResult& sr = result_.sets[i - 1];
         const ArcField& own = arc_fields_[3 * (i - 1) + 2];
         const auto sp = parse_seal(own.value);
         crypto::Digest d(crypto::HashAlgorithm::sha256);
-        std::string buf;
-        for (std::size_t k = 0; k + 1 < 3 * static_cast<std::size_t>(i); ++k) {
-            buf.clear();
-            dkim::canonicalize_header_into(buf, dkim::Canon::relaxed, arc_fields_[k].name, arc_fields_[k].value);
-            d.update(buf);
-        }
+        for (std::size_t k = 0; k + 1 < 3 * static_cast<std::size_t>(i); ++k) d.update(canon[k]);
         d.update(self_form(dkim::Canon::relaxed, own.name, own.value));
         const std::string digest = d.finish();
         const KeyLookup& k = key(sp.seal.key_name());
