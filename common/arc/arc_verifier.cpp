@@ -91,10 +91,8 @@ Verifier::~Verifier() = default;
 void Verifier::add_header(std::string_view name, std::string_view value) {
     if (headers_done_) return;
     const auto kind = field_kind(name);
-    std::size_t index = npos;
     if (headers_.size() < config_.max_headers && header_bytes_ + name.size() + value.size() <= config_.max_header_bytes) {
         header_bytes_ += name.size() + value.size();
-        index = headers_.size();
         headers_.push_back(dkim::HeaderField{std::string(name), lowered(name), std::string(value)});
     } else {
         header_overflow_ = true;
@@ -106,7 +104,7 @@ void Verifier::add_header(std::string_view name, std::string_view value) {
         return;
     }
     if (arc_fields_.size() < 3 * max_instance)
-        arc_fields_.push_back(ArcField{*kind, index, std::string(name), std::string(value)});
+        arc_fields_.push_back(ArcField{*kind, std::string(name), std::string(value)});
 }
 
 void Verifier::fail(FailReason r, std::string why) {
