@@ -274,4 +274,15 @@ SealParse parse_seal(std::string_view value) {
     return r;
 }
 
+mail::ParsedAuthResults parse_aar(std::string_view value) {
+    const auto ip = parse_instance(FieldKind::aar, value);
+    if (ip.status != InstanceStatus::ok) {
+        mail::ParsedAuthResults r;
+        r.status = mail::ParsedAuthResults::Status::invalid;
+        r.error = "no valid i= instance";
+        return r;
+    }
+    return mail::parse_auth_results(value.substr(value.find(';') + 1));
+}
+
 }  // namespace mailmoat::arc

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/dkim/canonicalizer.hpp"
+#include "common/mail/auth_results.hpp"
 
 namespace mailmoat::arc {
 
@@ -99,5 +100,11 @@ struct [[nodiscard]] SealParse {
 /// d s are required; h= is forbidden (an AS with h= fails); i= in 1..50; cv= none, pass or fail
 /// (case-insensitive); a=rsa-sha256; b= base64. Never throws.
 [[nodiscard]] SealParse parse_seal(std::string_view value);
+
+/// The Authentication-Results payload of an ARC-Authentication-Results value (RFC 8617 §4.1.1): the
+/// value after its leading "i=N;" parsed by mail::parse_auth_results (so authserv-id and results as
+/// an A-R header would give them). A value without a valid instance prefix is Status::invalid with
+/// an error. Only meaningful once the chain passed and the sealer of that set is trusted.
+[[nodiscard]] mail::ParsedAuthResults parse_aar(std::string_view value);
 
 }  // namespace mailmoat::arc

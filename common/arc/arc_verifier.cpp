@@ -91,10 +91,8 @@ Verifier::~Verifier() = default;
 void Verifier::add_header(std::string_view name, std::string_view value) {
     if (headers_done_) return;
     const auto kind = field_kind(name);
-    std::size_t index = npos;
     if (headers_.size() < config_.max_headers && header_bytes_ + name.size() + value.size() <= config_.max_header_bytes) {
         header_bytes_ += name.size() + value.size();
-        index = headers_.size();
         headers_.push_back(dkim::HeaderField{std::string(name), lowered(name), std::string(value)});
     } else {
         header_overflow_ = true;
@@ -106,7 +104,7 @@ void Verifier::add_header(std::string_view name, std::string_view value) {
         return;
     }
     if (arc_fields_.size() < 3 * max_instance)
-        arc_fields_.push_back(ArcField{*kind, index, std::string(name), std::string(value)});
+        arc_fields_.push_back(ArcField{*kind, std::string(name), std::string(value)});
 }
 
 void Verifier::fail(FailReason r, std::string why) {
@@ -263,17 +261,16 @@ void Verifier::verify_seals() {
     // and without the final CRLF. Newest first; after a definite failure the older seals are not
     // evaluated (the chain has failed already).
     const unsigned n = result_.instances;
+    // Each field is canonicalized once, though the seals of a long chain hash it up to 50 times.
+    std::vector<std::string> canon(arc_fields_.size());
+    for (std::size_t k = 0; k < arc_fields_.size(); ++k)
+        dkim::canonicalize_header_into(canon[k], dkim::Canon::relaxed, arc_fields_[k].name, arc_fields_[k].value);
     for (unsigned i = n; i >= 1; --i) {
         SetResult& sr = result_.sets[i - 1];
         const ArcField& own = arc_fields_[3 * (i - 1) + 2];
         const auto sp = parse_seal(own.value);
         crypto::Digest d(crypto::HashAlgorithm::sha256);
-        std::string buf;
-        for (std::size_t k = 0; k + 1 < 3 * static_cast<std::size_t>(i); ++k) {
-            buf.clear();
-            dkim::canonicalize_header_into(buf, dkim::Canon::relaxed, arc_fields_[k].name, arc_fields_[k].value);
-            d.update(buf);
-        }
+        for (std::size_t k = 0; k + 1 < 3 * static_cast<std::size_t>(i); ++k) d.update(canon[k]);
         d.update(self_form(dkim::Canon::relaxed, own.name, own.value));
         const std::string digest = d.finish();
         const KeyLookup& k = key(sp.seal.key_name());

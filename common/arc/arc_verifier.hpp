@@ -111,7 +111,6 @@ public:
 private:
     struct ArcField {
         FieldKind kind;
-        std::size_t header_index;  // into headers_, or npos when the field was not kept
         std::string name;
         std::string value;
     };

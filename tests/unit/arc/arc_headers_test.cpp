@@ -119,3 +119,15 @@ TEST_CASE("parse_seal checks cv=, h= and the required tags (RFC 8617 §4.1.3)") 
     CHECK(parse_seal(std::string(v).replace(v.find("a=rsa-sha256"), 12, "a=rsa-sha1")).status == ParseStatus::unsupported);
     CHECK(parse_seal(std::string(v).replace(v.find("t=1700000000"), 12, "t=soon")).status == ParseStatus::permerror);
 }
+
+TEST_CASE("parse_aar gives the sealed Authentication-Results payload") {
+    const auto p = parse_aar(" i=2; relay.lists.example;\r\n\tdkim=pass header.d=origin.example;\r\n\tdmarc=pass header.from=origin.example;\r\n\tarc=pass");
+    REQUIRE(p.status == mailmoat::mail::ParsedAuthResults::Status::ok);
+    CHECK(p.value.authserv_id == "relay.lists.example");
+    REQUIRE(p.value.results.size() == 3);
+    CHECK(p.value.results[1].method == "dmarc");
+    CHECK(p.value.results[1].result == "pass");
+    CHECK(p.value.results[1].properties[0].value == "origin.example");
+    CHECK(parse_aar(" relay.lists.example; dmarc=pass").status == mailmoat::mail::ParsedAuthResults::Status::invalid);
+    CHECK(parse_aar(" i=0; relay.lists.example; dmarc=pass").status == mailmoat::mail::ParsedAuthResults::Status::invalid);
+}

@@ -140,6 +140,12 @@ TEST_CASE("a passing chain reports sealers, per-set results and instances in ord
         CHECK(r.sets[i].seal == dkim::Result::pass);
         CHECK(r.sets[i].ams_domain == "hop" + std::to_string(i + 1) + ".example");
         CHECK(r.sets[i].aar_value.find("i=" + std::to_string(i + 1) + ";") != std::string::npos);
+        // What hop i+1 recorded, as the DMARC override reads it from a trusted sealer's set.
+        const auto aar = arc::parse_aar(r.sets[i].aar_value);
+        REQUIRE(aar.status == mail::ParsedAuthResults::Status::ok);
+        CHECK(aar.value.authserv_id == "relay" + std::to_string(i + 1) + ".hop" + std::to_string(i + 1) + ".example");
+        CHECK(aar.value.results.at(0).method == "spf");
+        CHECK(aar.value.results.back().method == (i == 0 ? "spf" : "arc"));
     }
     CHECK(r.sets[0].cv == arc::Cv::none);
     CHECK(r.sets[1].cv == arc::Cv::pass);
