@@ -286,3 +286,11 @@ _dmarc.bank.example TXT "v=DMARC1; p=reject; psd=y"
     FakeResolver broken(R"(_dmarc.example.com TEMPFAIL)");
     CHECK(dmarc::organizational_domain("a.example.com", broken, treewalk).status == Result::temperror);
 }
+
+TEST_CASE("§5.3.1 a U-label author domain is looked up as its A-label") {
+    FakeResolver dns(R"(_dmarc.xn--bcher-kva.example TXT "v=DMARC1; p=quarantine")");
+    const auto l = dmarc::discover("b\xC3\xBC" "cher.example", dns, treewalk);
+    CHECK(l.status == Result::pass);
+    CHECK(l.policy.domain == "xn--bcher-kva.example");
+    CHECK(l.trace.front().name == "_dmarc.xn--bcher-kva.example");
+}
