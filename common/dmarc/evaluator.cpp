@@ -324,6 +324,12 @@ public:
         return *a == *b && !a->empty() ? Align::yes : Align::no;
     }
 
+    /// The organisational domain of `domain` if an earlier check determined it, else nullptr.
+    const std::string* computed(const std::string& domain) const {
+        auto it = orgs_.find(domain);
+        return it == orgs_.end() || it->second.tempfail ? nullptr : &it->second.org;
+    }
+
     /// The organisational domain of `domain`, nullptr after a DNS tempfail.
     const std::string* org(const std::string& domain) {
         if (auto it = orgs_.find(domain); it != orgs_.end()) return it->second.tempfail ? nullptr : &it->second.org;
@@ -462,8 +468,10 @@ Evaluation evaluate(const Inputs& inputs, dns::Resolver& resolver, const Options
     }
 
     if (e.lookup.organizational_domain.empty()) {
-        const std::string* org = aligner.org(author);
-        e.lookup.organizational_domain = org != nullptr ? *org : std::string();
+        // Known when an alignment check needed it; otherwise the author domain has its own record and
+        // every identifier was compared as a string, so it counts as its own (§4.10.2 note).
+        const std::string* org = aligner.computed(author);
+        e.lookup.organizational_domain = org != nullptr ? *org : author;
     }
 
     if (e.spf_aligned || e.dkim_aligned) {

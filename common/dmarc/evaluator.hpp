@@ -94,7 +94,13 @@ struct Evaluation {
 
 /// Finds the DMARC policy for `domain` (RFC 9989 §4.10: at most 8 queries; psd handling) or, in psl
 /// mode, at the domain and then its organisational domain (RFC 7489 §6.6.3). Never throws for DNS or
-/// record problems: they are the status.
+/// record problems: they are the status. The policy is the record at `domain` (p=), else the
+/// organisational domain's, else the PSD's (sp=, or np= when an A query says `domain` is NXDOMAIN);
+/// records between those are not used (§4.10.1). Several DMARC records at one name are discarded and
+/// the walk goes on. A record without a valid p= (or with a bad sp=/np=) counts as p=none when rua=
+/// is valid and is permerror otherwise. An invalid or empty `domain` is permerror without DNS. The
+/// tree walk always runs to the end here (the organisational domain is always filled); throws
+/// std::logic_error in psl mode without options.psl.
 [[nodiscard]] PolicyLookup discover(const std::string& domain, dns::Resolver& resolver, const Options& options);
 
 /// The result of one organisational-domain determination (RFC 9989 §4.10.2, or the PSL in psl mode).
@@ -114,7 +120,10 @@ struct OrgDomainLookup {
 
 /// Evaluates one message (RFC 9989 §4.7-4.8): discovery for inputs.from_domain, relaxed/strict
 /// alignment of SPF (MailFrom only) and each passing DKIM signature, the disposition from p/sp/np.
-/// `sample` in [0,100) is used only for a legacy pct= in psl mode.
+/// `sample` in [0,100) is used only for a legacy pct= in psl mode (not selected: one level lower,
+/// sampled_out). Walks beyond the first query run only when needed (§4.10.2 note: identifiers equal to
+/// the author domain, or strict alignment, need none). temperror: a DNS failure in discovery, or no
+/// aligned pass while an identifier that could align had a temporary error or an unfinished walk.
 [[nodiscard]] Evaluation evaluate(const Inputs& inputs, dns::Resolver& resolver, const Options& options,
                                   unsigned sample = 0);
 
