@@ -545,7 +545,11 @@ void Scanner::apply(const Hit& hit, const Origin& o) {
     case ActionKind::hold:
         if (!out_.hold) out_.hold = a.text;
         break;
-    case ActionKind::redirect: out_.redirect = a.text; break;
+    case ActionKind::redirect:
+        // As cleanup_act(): REDIRECT ends header/body inspection, like REJECT and DISCARD.
+        out_.redirect = a.text;
+        out_.stopped = true;
+        break;
     case ActionKind::bcc:
         if (std::find(out_.bcc.begin(), out_.bcc.end(), a.text) == out_.bcc.end()) out_.bcc.push_back(a.text);
         break;

@@ -74,7 +74,8 @@ struct Outcome {
     Final final = Final::accept;
     Reply reply;                         // for reject
     std::optional<std::string> hold;     // HOLD text (first HOLD wins)
-    std::optional<std::string> redirect; // REDIRECT address (last wins)
+    std::optional<std::string> redirect; // REDIRECT address; it replaces every recipient, BCC ones too
+    bool stopped = false;                // REDIRECT ended inspection (cleanup clears CLEANUP_FLAG_FILTER)
     std::vector<std::string> bcc;        // BCC addresses (duplicates dropped)
     std::vector<HeaderEdit> header_edits;
     std::vector<BodyEdit> body_edits;
@@ -101,8 +102,8 @@ public:
 
     /// The decision so far (finish() not yet called).
     [[nodiscard]] const Outcome& outcome() const noexcept { return out_; }
-    /// True once REJECT/DISCARD/PASS (or a tempfail) stopped inspection: callers may stop feeding.
-    [[nodiscard]] bool done() const noexcept { return out_.final != Outcome::Final::accept; }
+    /// True once REJECT/DISCARD/PASS/REDIRECT (or a tempfail) stopped inspection: callers may stop feeding.
+    [[nodiscard]] bool done() const noexcept { return out_.final != Outcome::Final::accept || out_.stopped; }
 
 private:
     enum class State { body, part_header, nested_header };

@@ -153,10 +153,12 @@ milter::Status ChecksSession::on_eom(milter::Modifier& m) {
     if (o.hold && m.quarantine(o.hold->empty() ? "held by header/body checks" : *o.hold) != milter::Outcome::ok)
         log::warning().kv("queue_id", queue_id()).msg("quarantine refused by the MTA");
     if (o.redirect) {
+        // Postfix's qmgr sends a redirected message to the REDIRECT address only, BCC recipients included.
         for (const auto& r : recipients_) (void)m.del_rcpt("<" + r + ">");
         (void)m.add_rcpt("<" + *o.redirect + ">");
+    } else {
+        for (const auto& b : o.bcc) (void)m.add_rcpt("<" + b + ">");
     }
-    for (const auto& b : o.bcc) (void)m.add_rcpt("<" + b + ">");
     apply_header_edits(m, o);
     if (!o.body_edits.empty()) {
         if (body_complete_) {

@@ -270,15 +270,17 @@ TEST_CASE("body lines: 2048-byte pieces, body_checks_size_limit per segment, emp
     CHECK(scan(rules({}, "pcre:{{/^$/ REJECT}}"), "Subject: x\r\n\r\n\r\n\r\n").final == Outcome::Final::accept);
 }
 
-TEST_CASE("actions: HOLD first wins, REDIRECT last wins, BCC dedup, PASS stops, DISCARD stops") {
+TEST_CASE("actions: HOLD first wins, BCC dedup, REDIRECT/PASS/DISCARD stop inspection") {
     auto rs = rules("pcre:{{/^X-A:/ HOLD first}, {/^X-B:/ HOLD second}, {/^X-R1:/ REDIRECT r1@x.org},"
                     " {/^X-R2:/ REDIRECT r2@x.org}, {/^X-C:/ BCC c@x.org}, {/^X-P:/ PASS},"
                     " {/^X-D:/ DISCARD}, {/^X-Z:/ REJECT}}");
-    auto o = scan(rs, "X-A: 1\r\nX-B: 2\r\nX-R1: 1\r\nX-R2: 2\r\nX-C: 1\r\nX-C: 2\r\n\r\nbody\r\n");
+    auto o = scan(rs, "X-A: 1\r\nX-B: 2\r\nX-C: 1\r\nX-C: 2\r\nX-R1: 1\r\nX-R2: 2\r\nX-Z: 1\r\n\r\nbody\r\n");
     CHECK(o.hold == std::optional<std::string>("first"));
-    CHECK(o.redirect == std::optional<std::string>("r2@x.org"));
+    CHECK(o.redirect == std::optional<std::string>("r1@x.org"));
+    CHECK(o.stopped);
     CHECK(o.bcc == std::vector<std::string>{"c@x.org"});
     CHECK(o.final == Outcome::Final::accept);
+    CHECK(o.hits.size() == 5);  // X-R2 and X-Z are not inspected after REDIRECT
 
     auto p = scan(rs, "X-P: 1\r\nX-Z: 1\r\n\r\nbody\r\n");
     CHECK(p.final == Outcome::Final::pass);
