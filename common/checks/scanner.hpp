@@ -137,7 +137,6 @@ private:
     std::string pending_;          // the current physical line (at most line_length_limit bytes kept)
     std::size_t line_no_ = 0;      // physical body line number
     long chunk_no_ = 0;            // piece of the current line
-    bool in_long_line_ = false;
     std::size_t body_offset_ = 0;  // offset in the current body segment
     State state_ = State::body;
     Block block_;
