@@ -99,7 +99,7 @@ TEST_CASE("header_checks: first matching rule decides, FILE:LINE named") {
     CHECK(r.hits.at(0).where == t.path + ":2");
 }
 
-TEST_CASE("pcre flags toggle the defaults i and s; regexp tables are case-insensitive") {
+TEST_CASE("pcre flags toggle the defaults i and s, regexp tables are case-insensitive") {
     struct Row {
         const char* table;
         const char* subject;
@@ -290,7 +290,7 @@ TEST_CASE("actions: HOLD first wins, BCC dedup, REDIRECT/PASS/DISCARD stop inspe
     CHECK(d.hits.size() == 1);
 }
 
-TEST_CASE("header edits: PREPEND/REPLACE/IGNORE/STRIP with positions and occurrences; bad text ignored") {
+TEST_CASE("header edits: PREPEND/REPLACE/IGNORE/STRIP with positions and occurrences, bad text ignored") {
     auto rs = rules("pcre:{{/^Subject: (.*)/ REPLACE Subject: [x] $1}, {/^X-Del:/ IGNORE}, {/^X-Strip:/ STRIP why},"
                     " {/^To:/ PREPEND X-Was-To: yes}, {/^Cc:/ PREPEND not a header}, {/^Bcc:/ FILTER smtp:x}}");
     auto o = scan(rs, "To: a\r\nX-Del: 1\r\nX-Del: 2\r\nSubject: hi\r\nX-Strip: 3\r\nCc: c\r\nBcc: d\r\n\r\n");

@@ -43,7 +43,7 @@ TEST_CASE("settings: defaults as Postfix's") {
     CHECK(s.common.socket.to_postfix() == "unix:/run/mailmoat/checks.sock");
 }
 
-TEST_CASE("settings: tables compile; mime/nested default to header-checks; none means none") {
+TEST_CASE("settings: tables compile, mime and nested default to header-checks, none means none") {
     TempTable t("/^Subject: x/ REJECT\n");
     auto s = checksd::build_settings(values({"--header-checks", "pcre:" + t.path, "--nested-header-checks", "none",
                                              "--body-checks-size-limit", "0"}));

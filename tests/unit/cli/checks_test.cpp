@@ -55,7 +55,7 @@ TEST_CASE("checks test: a message, every firing rule with FILE:LINE and the deci
     CHECK(out.find("header PREPEND: Subject #1 -> X-Orig: hi") != std::string::npos);
 }
 
-TEST_CASE("checks test: one line, header or --body; stdin; errors") {
+TEST_CASE("checks test: one line (header or --body), stdin, errors") {
     TempDir d;
     const auto table = d.write("rules", "/^Subject: x/ REJECT header\n/^x/ DISCARD body\n");
     Captured h;
