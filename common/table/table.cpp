@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "common/table/pcre2_handles.hpp"
+#include "common/table/prefilter.hpp"
 #include "common/util/ip_address.hpp"
 
 namespace mailmoat::table {
@@ -285,6 +286,8 @@ struct Rule {
     // matcher: one of these is set
     std::optional<util::IpNetwork> network;
     std::shared_ptr<pcre2_code> code;  // shared so rules stay copyable; freed by Pcre2Code's deleter
+    std::string pcre_text;             // the pattern as compiled (for the prefilter)
+    std::uint32_t pcre_options = 0;
 };
 
 /// An address or network as two 64-bit words, so that a cidr rule is two masked compares.
@@ -361,9 +364,10 @@ class RuleTable final : public Table {
 public:
     enum class Type { cidr, regexp, pcre };
 
-    RuleTable(std::string name, Type type, std::vector<Rule> rules, const Limits& limits)
+    RuleTable(std::string name, std::string file, Type type, std::vector<Rule> rules, const Limits& limits)
         : Table(std::move(name), KeyKind::pattern),
           type_(type),
+          file_(std::move(file)),
           rules_(std::move(rules)),
           max_result_(limits.max_result_bytes) {
         if (type_ == Type::cidr) {
@@ -373,20 +377,49 @@ public:
             match_context_.reset(pcre2_match_context_create(nullptr));
             if (!match_context_) throw std::bad_alloc();
             // Bound backtracking; a match that hits the limit counts as no match (as Postfix's dict_pcre).
-            pcre2_set_match_limit(match_context_.get(), 1000000);
-            pcre2_set_depth_limit(match_context_.get(), 100000);
-            for (const Rule& r : rules_) {
+            pcre2_set_match_limit(match_context_.get(), limits.match_limit);
+            pcre2_set_depth_limit(match_context_.get(), limits.depth_limit);
+            std::vector<Prefilter::Pattern> patterns;
+            for (std::size_t i = 0; i < rules_.size(); ++i) {
+                const Rule& r = rules_[i];
                 std::uint32_t n = 0;
                 if (r.code) pcre2_pattern_info(r.code.get(), PCRE2_INFO_CAPTURECOUNT, &n);
                 max_captures_ = std::max(max_captures_, n);
+                if (r.op != Rule::Op::rule || r.negate) simple_ = false;
+                if (r.code) patterns.push_back({r.pcre_text, r.pcre_options, static_cast<std::uint32_t>(i)});
             }
+            // Small tables are faster without: one PCRE2 JIT match is cheaper than a Hyperscan pass.
+            if (patterns.size() >= limits.prefilter_min_rules) prefilter_ = Prefilter::build(patterns);
         }
     }
 
-    Lookup lookup(std::string_view key) const override {
-        if (key.empty()) return Lookup::miss();
+    Lookup lookup(std::string_view key) const override { return lookup_rule(key).lookup; }
+
+    std::string source_file() const override { return file_; }
+
+    RuleLookup lookup_rule(std::string_view key) const override {
+        if (key.empty()) return {Lookup::miss(), 0};
         if (type_ == Type::cidr) return lookup_cidr(key);
         Pcre2MatchData md;
+        Candidates cand;
+        if (prefilter_) cand = prefilter_->candidates(key);
+        const bool filtered = cand.status == Candidates::Status::some;
+        if (filtered && simple_) {
+            // No if/endif and no negation: only the candidates can match; the first confirmed one wins.
+            for (std::uint32_t idx : cand.rules) {
+                const Rule& r = rules_[idx];
+                if (!md) {
+                    md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
+                    if (!md) return {{Lookup::Status::tempfail, "out of memory"}, r.line};
+                }
+                int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0,
+                                     md.get(), match_context_.get());
+                if (rc >= 0) return {expand(r, key, md.get()), r.line};
+                if (rc != PCRE2_ERROR_NOMATCH) return match_error(r, rc);
+            }
+            return {Lookup::miss(), 0};
+        }
+        std::size_t next = 0;  // position in cand.rules (ascending) at or after rule i
         std::size_t i = 0;
         while (i < rules_.size()) {
             const Rule& r = rules_[i];
@@ -395,9 +428,23 @@ public:
                 continue;
             }
             bool matched = false;
+            if (filtered) {
+                while (next < cand.rules.size() && cand.rules[next] < i) ++next;
+                if (next >= cand.rules.size() || cand.rules[next] != i) {
+                    // Not a candidate: the pattern cannot match this key.
+                    if (r.negate) matched = true;
+                    if (r.op == Rule::Op::if_) {
+                        i = matched ? i + 1 : r.skip_to;
+                        continue;
+                    }
+                    if (matched) return {expand(r, key, nullptr), r.line};
+                    ++i;
+                    continue;
+                }
+            }
             if (!md) {
                 md.reset(pcre2_match_data_create(max_captures_ + 1, nullptr));
-                if (!md) return {Lookup::Status::tempfail, "out of memory"};
+                if (!md) return {{Lookup::Status::tempfail, "out of memory"}, r.line};
             }
             int rc = pcre2_match(r.code.get(), reinterpret_cast<PCRE2_SPTR>(key.data()), key.size(), 0, 0, md.get(),
                                  match_context_.get());
@@ -406,25 +453,26 @@ public:
             } else if (rc != PCRE2_ERROR_NOMATCH) {
                 PCRE2_UCHAR msg[256];
                 pcre2_get_error_message(rc, msg, sizeof msg);
-                return Lookup::miss(name() + ":" + std::to_string(r.line) +
-                                    ": match error: " + reinterpret_cast<const char*>(msg));
+                return {Lookup::miss(name() + ":" + std::to_string(r.line) +
+                                     ": match error: " + reinterpret_cast<const char*>(msg)),
+                        r.line};
             }
             if (r.negate) matched = !matched;
             if (r.op == Rule::Op::if_) {
                 i = matched ? i + 1 : r.skip_to;
                 continue;
             }
-            if (matched) return expand(r, key, md.get());
+            if (matched) return {expand(r, key, md.get()), r.line};
             ++i;
         }
-        return Lookup::miss();
+        return {Lookup::miss(), 0};
     }
 
 private:
     /// cidr_table(5): first matching rule wins, honouring if/endif; keys that are not addresses miss.
-    Lookup lookup_cidr(std::string_view key) const {
+    RuleLookup lookup_cidr(std::string_view key) const {
         const auto addr = util::IpAddress::parse(key);
-        if (!addr) return Lookup::miss();
+        if (!addr) return {Lookup::miss(), 0};
         const Words kw = to_words(*addr);
         std::size_t i = 0;
         while (i < cidr_.size()) {
@@ -438,10 +486,10 @@ private:
                 i = matched ? i + 1 : c.skip_to;
                 continue;
             }
-            if (matched) return expand(rules_[i], key, nullptr);
+            if (matched) return {expand(rules_[i], key, nullptr), rules_[i].line};
             ++i;
         }
-        return Lookup::miss();
+        return {Lookup::miss(), 0};
     }
 
     Lookup expand(const Rule& r, std::string_view key, pcre2_match_data* md) const {
@@ -463,7 +511,17 @@ private:
         return Lookup::hit(std::move(out));
     }
 
+    RuleLookup match_error(const Rule& r, int rc) const {
+        PCRE2_UCHAR msg[256];
+        pcre2_get_error_message(rc, msg, sizeof msg);
+        return {Lookup::miss(name() + ":" + std::to_string(r.line) + ": match error: " + reinterpret_cast<const char*>(msg)),
+                r.line};
+    }
+
     Type type_;
+    std::string file_;
+    bool simple_ = true;                  // no if/endif, no negated rule
+    std::unique_ptr<Prefilter> prefilter_;
     std::vector<Rule> rules_;
     std::size_t max_result_;
     std::uint32_t max_captures_ = 0;
@@ -608,7 +666,8 @@ ParsedPattern parse_delimited(const Source& src, std::size_t line, std::string_v
 }
 
 std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line, const ParsedPattern& p,
-                                            RuleTable::Type type) {
+                                            RuleTable::Type type, std::string* compiled_text = nullptr,
+                                            std::uint32_t* compiled_options = nullptr) {
     std::uint32_t options = 0;
     std::string pattern = p.pattern;
     if (type == RuleTable::Type::pcre) {
@@ -677,6 +736,8 @@ std::shared_ptr<pcre2_code> compile_pattern(const Source& src, std::size_t line,
     }
     // JIT is an optimisation: without it (e.g. no executable memory) the interpreter gives the same answers.
     (void)pcre2_jit_compile(code.get(), PCRE2_JIT_COMPLETE);
+    if (compiled_text != nullptr) *compiled_text = pattern;
+    if (compiled_options != nullptr) *compiled_options = options;
     return std::shared_ptr<pcre2_code>(code.release(), util::FnDeleter<pcre2_code_free>{});
 }
 
@@ -739,7 +800,7 @@ std::shared_ptr<const Table> build_rule_table(const std::string& name, Source sr
         } else {
             ParsedPattern p = parse_delimited(src, l.number, text);
             r.negate = p.negate;
-            r.code = compile_pattern(src, l.number, p, type);
+            r.code = compile_pattern(src, l.number, p, type, &r.pcre_text, &r.pcre_options);
             action = trim(text.substr(p.end));
         }
         if (is_if) {
@@ -764,7 +825,8 @@ std::shared_ptr<const Table> build_rule_table(const std::string& name, Source sr
         rules.push_back(std::move(r));
     }
     link_if_blocks(src, rules, limits);
-    return std::make_shared<RuleTable>(name, type, std::move(rules), limits);
+    std::string file = src.where == name ? std::string() : src.where;
+    return std::make_shared<RuleTable>(name, std::move(file), type, std::move(rules), limits);
 }
 
 std::shared_ptr<const Table> open_rules(const std::string& type_name, const std::string& rest, RuleTable::Type type,

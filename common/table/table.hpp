@@ -1,6 +1,7 @@
 // common/table/table.hpp - Postfix-style lookup tables ("type:name") and access(5) lookup order helpers.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,13 @@ struct [[nodiscard]] Lookup {
     [[nodiscard]] static Lookup miss(std::string why = {}) { return {Status::not_found, std::move(why)}; }
 };
 
+/// A lookup and the source line of the rule that decided it (0 when no rule line applies: a miss, or a
+/// table without rules such as hash or static). Pattern tables report their if/endif-aware match.
+struct [[nodiscard]] RuleLookup {
+    Lookup lookup;
+    std::size_t line = 0;
+};
+
 /// How a table takes keys. Postfix gives partial keys (parent domains, "user@", address prefixes) only to
 /// tables with DICT_FLAG_FIXED; pattern tables (regexp, pcre, cidr) get only the whole string.
 enum class KeyKind { fixed, pattern };
@@ -42,6 +50,9 @@ struct Limits {
     std::size_t max_entries = 4U << 20;        // keys or rules
     std::size_t max_result_bytes = 64U << 10;  // one lookup result after $n substitution
     std::size_t max_if_depth = 64;             // nested if/endif
+    std::uint32_t match_limit = 1000000;       // PCRE2 match limit per lookup (backtracking steps)
+    std::uint32_t depth_limit = 100000;        // PCRE2 depth limit per lookup
+    std::size_t prefilter_min_rules = 16;      // pcre/regexp tables this large get a Hyperscan prefilter
 };
 
 /// The lookup interface every list an administrator maintains goes through. Implementations are
@@ -54,6 +65,10 @@ public:
 
     /// Looks `key` up. The empty key never matches (Postfix skips zero-length keys).
     [[nodiscard]] virtual Lookup lookup(std::string_view key) const = 0;
+    /// As lookup(), also naming the rule's line; tables without rule lines report line 0.
+    [[nodiscard]] virtual RuleLookup lookup_rule(std::string_view key) const { return {lookup(key), 0}; }
+    /// The file a rule table was read from ("" for inline and non-file tables), for "FILE:LINE" messages.
+    [[nodiscard]] virtual std::string source_file() const { return {}; }
     /// "type:name" as opened, e.g. "cidr:/etc/postfix/clients.cidr".
     [[nodiscard]] const std::string& name() const noexcept { return name_; }
     [[nodiscard]] KeyKind key_kind() const noexcept { return kind_; }
