@@ -52,7 +52,7 @@ TEST_CASE("import-records adds records and reports bad lines with their number")
     CHECK(bad.err.str().find("line 2: unknown key 'bogus'") != std::string::npos);
 }
 
-TEST_CASE("summary and html on an empty store; report option errors are usage errors") {
+TEST_CASE("summary and html on an empty store, and report option errors are usage errors") {
     TempDir d;
     const std::string store = "sqlite:" + (d.path / "s.db").string();
     Captured s;

@@ -14,7 +14,7 @@ TEST_CASE("utc_day_start floors to UTC midnight") {
     CHECK(dr::utc_day_start(-1) == -86400);
 }
 
-TEST_CASE("records with the same tuple share a row; any difference starts a new row") {
+TEST_CASE("records with the same tuple share a row, any difference starts a new row") {
     dm::ReportRecord a;
     a.source_ip = "192.0.2.1";
     a.header_from = "example.org";

@@ -180,7 +180,7 @@ TEST_CASE("external destinations without authorisation and reports over the size
     CHECK(dr::run_reports(f.store, f.store, f.options(day0 + 86400), f.log).periods == 0);  // settled for good
 }
 
-TEST_CASE("dry run writes files and leaves the store alone; pruning keeps unreported records") {
+TEST_CASE("dry run writes files and leaves the store alone, pruning keeps unreported records") {
     Fixture f;
     f.add(rec(day0 + 10, "example.org", {"mailto:agg@example.org"}), 2);
     f.add(rec(day0 + 5 * 86400, "example.org", {"mailto:agg@example.org"}), 1);

@@ -126,7 +126,7 @@ TEST_CASE("entity declarations are refused as hostile, external entities never l
     CHECK(dr::parse_report_xml(xxe).status == dr::ParseStatus::hostile);
 }
 
-TEST_CASE("huge counts and too many records are hostile; broken documents malformed") {
+TEST_CASE("huge counts and too many records are hostile, broken documents malformed") {
     auto doc = [](const std::string& count) {
         return "<feedback><report_metadata><org_name>o</org_name><email>e@x</email><report_id>1</report_id>"
                "<date_range><begin>1</begin><end>2</end></date_range></report_metadata><policy_published>"
