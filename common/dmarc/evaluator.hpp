@@ -33,6 +33,12 @@ public:
     /// The organisational domain of `domain` (RFC 7489 §3.2): the public suffix plus one label;
     /// `domain` itself when it is shorter; empty for an empty or invalid name.
     [[nodiscard]] virtual std::string organizational_domain(const std::string& domain) const = 0;
+    /// The public suffix of `domain` (the longest matching rule, wildcards and exceptions applied, "*"
+    /// when none matches); empty for an empty or invalid name. The default (for test doubles) is empty.
+    [[nodiscard]] virtual std::string public_suffix(const std::string& domain) const {
+        (void)domain;
+        return {};
+    }
     virtual ~PublicSuffixList() = default;
 };
 
@@ -55,7 +61,9 @@ struct Inputs {
 /// One DNS query of the discovery, for `mailmoat dmarc check` and debugging.
 struct QueryTrace {
     std::string name;       // e.g. _dmarc.mail.example.com
-    std::string outcome;    // "record", "no record", "nxdomain", "tempfail", "invalid: <why>", "multiple"
+    std::string outcome;    // "record", "no record", "nxdomain", "tempfail", "invalid: <why>", "multiple";
+                            // an existence check of the author domain (for np=) is "exists" / "nxdomain"
+    std::string record;     // the DMARC record's text when exactly one was found
 };
 
 /// The result of policy discovery for one domain.
@@ -65,6 +73,9 @@ struct PolicyLookup {
     PublishedPolicy policy;         // filled when found (policy.domain = where it was found)
     std::string organizational_domain;
     std::vector<QueryTrace> trace;
+    std::string applied_policy;       // "p", "sp" or "np": the tag that applies to the queried domain
+    std::string effective_policy;     // that tag's value: none | quarantine | reject (empty when not found)
+    std::vector<std::string> notes;   // ignored tags, defaults, mappings (pct -> t), discarded records
 };
 
 /// The outcome of evaluating one message.
@@ -78,12 +89,28 @@ struct Evaluation {
     std::string applied_policy;       // "p", "sp" or "np": which tag gave the disposition
     bool testing = false;             // t=y (or pct sampling said "not this one" in psl mode)
     std::string reason;               // short human text for the A-R comment when not pass
+    bool sampled_out = false;         // psl mode: legacy pct= sampling lowered the disposition
 };
 
 /// Finds the DMARC policy for `domain` (RFC 9989 §4.10: at most 8 queries; psd handling) or, in psl
 /// mode, at the domain and then its organisational domain (RFC 7489 §6.6.3). Never throws for DNS or
 /// record problems: they are the status.
 [[nodiscard]] PolicyLookup discover(const std::string& domain, dns::Resolver& resolver, const Options& options);
+
+/// The result of one organisational-domain determination (RFC 9989 §4.10.2, or the PSL in psl mode).
+struct OrgDomainLookup {
+    Result status = Result::none;  // pass: determined; temperror: DNS failure during the walk;
+                                   // permerror: invalid domain name (or no PSL in psl mode)
+    std::string domain;            // the organisational domain when status is pass
+    std::vector<QueryTrace> trace;
+};
+
+/// Finds the organisational domain of `domain` on its own walk (RFC 9989 §4.10.2: psd=n stops there,
+/// psd=y above the start makes the name one label below it the answer, otherwise the record with the
+/// fewest labels, otherwise `domain` itself), or with the PSL in psl mode (no DNS). Never throws for DNS
+/// problems.
+[[nodiscard]] OrgDomainLookup organizational_domain(const std::string& domain, dns::Resolver& resolver,
+                                                    const Options& options);
 
 /// Evaluates one message (RFC 9989 §4.7-4.8): discovery for inputs.from_domain, relaxed/strict
 /// alignment of SPF (MailFrom only) and each passing DKIM signature, the disposition from p/sp/np.

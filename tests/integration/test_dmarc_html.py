@@ -9,7 +9,7 @@ import mmtest
 
 SRC = os.environ.get("MAILMOAT_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CORPUS = os.path.join(SRC, "tests", "data", "dmarc-reports")
-GROUP = os.environ.get("MAILMOAT_DMARC_GROUP", "dmarc-reports")
+GROUP = "dmarc"
 ARTEFACTS = os.path.join(os.environ.get("MAILMOAT_BUILD_DIR", "."), "test-artefacts")
 
 

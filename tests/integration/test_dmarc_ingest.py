@@ -10,7 +10,7 @@ import mmtest
 
 SRC = os.environ.get("MAILMOAT_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CORPUS = os.path.join(SRC, "tests", "data", "dmarc-reports")
-GROUP = os.environ.get("MAILMOAT_DMARC_GROUP", "dmarc-reports")
+GROUP = "dmarc"
 
 
 def mailmoat(args, input=None):

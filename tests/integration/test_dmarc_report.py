@@ -11,7 +11,7 @@ import mmtest
 
 SRC = os.environ.get("MAILMOAT_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 SCHEMAS = os.path.join(SRC, "tests", "data", "dmarc-schemas")
-GROUP = os.environ.get("MAILMOAT_DMARC_GROUP", "dmarc-reports")  # the CLI group holding the subcommands
+GROUP = "dmarc"
 
 NOW = int(time.time())
 TODAY = NOW - NOW % 86400

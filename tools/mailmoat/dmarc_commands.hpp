@@ -1,5 +1,6 @@
 // tools/mailmoat/dmarc_commands.hpp - the DMARC report subcommands (`mailmoat dmarc report|ingest|summary|
-// html|import-records`), each in its own file, and what they share: opening the DMARC store.
+// html|import-records`), each in its own file and listed in dmarc.cpp's table, and what they share:
+// opening the DMARC store.
 #pragma once
 #include <memory>
 #include <string>

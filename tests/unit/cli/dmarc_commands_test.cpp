@@ -69,3 +69,13 @@ TEST_CASE("summary and html on an empty store, and report option errors are usag
     Captured f;
     CHECK(cli::run_dmarc_report({"--store", store, "--send-failure-reports"}, f.io) == cli::Exit::usage);
 }
+
+TEST_CASE("the dmarc group lists the report subcommands and dispatches to them") {
+    Captured c;
+    CHECK(cli::run_main({"dmarc", "--help"}, c.io) == cli::Exit::ok);
+    for (const char* sub : {"report", "ingest", "summary", "html", "import-records"})
+        CHECK(c.out.str().find(std::string("  ") + sub) != std::string::npos);
+    Captured h;
+    CHECK(cli::run_main({"dmarc", "summary", "--help"}, h.io) == cli::Exit::ok);
+    CHECK(h.out.str().find("usage: mailmoat dmarc summary") != std::string::npos);
+}
