@@ -27,7 +27,7 @@ namespace mailmoat::cli {
 
 /// The milter's configuration file, where `store = URL` names the DMARC store by default.
 inline constexpr const char* default_dmarc_config = "/etc/mailmoat/mailmoat-dmarc.conf";
-inline constexpr const char* default_dmarc_store = "sqlite:/var/lib/mailmoat/dmarc.db";
+inline constexpr const char* default_dmarc_store = "sqlite:/var/lib/mailmoat/dmarc.sqlite";
 
 /// The store URL to use: `url` when given, else the `store` setting of `config_file` (when that file
 /// exists), else default_dmarc_store. Throws UsageError when `config_file` was given explicitly and
