@@ -82,10 +82,13 @@ DeliveryResult deliver_sendmail(const std::vector<std::string>& argv_in, const s
     const pid_t pid = ::fork();
     if (pid < 0) return {DeliveryStatus::temporary_failure, std::string("fork: ") + std::strerror(errno)};
     if (pid == 0) {
+        // Own process group, so that a timeout also ends what the command started (postdrop, ...).
+        ::setpgid(0, 0);
         ::dup2(rd.get(), 0);
         ::execv(argv[0], argv.data());
         _exit(127);
     }
+    ::setpgid(pid, pid);  // also here: whichever runs first, the group exists before a kill
     rd.reset();
     const auto deadline = Clock::now() + timeout;
     ::signal(SIGPIPE, SIG_IGN);
@@ -97,6 +100,7 @@ DeliveryResult deliver_sendmail(const std::vector<std::string>& argv_in, const s
         if (w == pid) break;
         if (w < 0 && errno != EINTR) return {DeliveryStatus::temporary_failure, "waitpid failed"};
         if (Clock::now() >= deadline) {
+            ::kill(-pid, SIGKILL);
             ::kill(pid, SIGKILL);
             ::waitpid(pid, &status, 0);
             return {DeliveryStatus::temporary_failure, args[0] + " timed out"};

@@ -17,7 +17,7 @@ struct DeliveryResult {
 };
 
 /// Runs argv + {"-f", from, "--", to} with the message on standard input (LF line ends, as sendmail
-/// expects). Exit 0 → delivered; EX_TEMPFAIL (75), a signal, a timeout (the child is killed) or a
+/// expects). Exit 0 → delivered; EX_TEMPFAIL (75), a signal, a timeout (the command's process group is killed) or a
 /// failure to start → temporary_failure; any other exit → permanent_failure. Empty argv →
 /// permanent_failure.
 [[nodiscard]] DeliveryResult deliver_sendmail(const std::vector<std::string>& argv, const std::string& from,

@@ -33,8 +33,24 @@ TEST_CASE("sendmail exit codes: 75 and a missing program are temporary, others p
     CHECK(dr::deliver_sendmail({"/nonexistent/sendmail"}, "a@b", "c@d", "m").status ==
           dr::DeliveryStatus::temporary_failure);
     CHECK(dr::deliver_sendmail({}, "a@b", "c@d", "m").status == dr::DeliveryStatus::permanent_failure);
-    const auto slow = dr::deliver_sendmail({"/bin/sh", "-c", "sleep 30", "s"}, "a@b", "c@d", "m", std::chrono::seconds(1));
+    // The shell forks sleep: the timeout must end the command's children too, or they would linger.
+    const fs::path pidfile = fs::temp_directory_path() / ("mm-sendmail-pid-" + std::to_string(::getpid()));
+    const auto slow = dr::deliver_sendmail(
+        {"/bin/sh", "-c", "sleep 30 & echo $! > '" + pidfile.string() + "'; wait", "s"}, "a@b", "c@d", "m",
+        std::chrono::seconds(1));
     CHECK(slow.status == dr::DeliveryStatus::temporary_failure);
+    long child = 0;
+    std::ifstream(pidfile) >> child;
+    fs::remove(pidfile);
+    REQUIRE(child > 0);
+    bool gone = false;
+    for (int i = 0; i < 50 && !gone; ++i) {  // killed: absent, or a zombie until init reaps it
+        std::ifstream stat("/proc/" + std::to_string(child) + "/stat");
+        std::string pid_field, comm, state;
+        gone = !(stat >> pid_field >> comm >> state) || state == "Z";
+        if (!gone) ::usleep(100000);
+    }
+    CHECK(gone);
     CHECK(slow.detail.find("timed out") != std::string::npos);
 }
 
