@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "tools/mailmoat/dmarc.hpp"
+#include "tools/mailmoat/dmarc_commands.hpp"
 
 namespace mailmoat::cli {
 
@@ -17,6 +18,11 @@ struct Subcommand {
 // One line per subcommand; the function lives in dmarc_<name>.cpp and is declared in dmarc.hpp.
 constexpr Subcommand subcommands[] = {
     {"check", "show the DNS queries, record, organisational domain and policy for a domain", dmarc_check},
+    {"report", "build and send aggregate reports from the recorded evaluations", run_dmarc_report},
+    {"ingest", "store aggregate reports received from others", run_dmarc_ingest},
+    {"summary", "per-source pass/fail of the received reports", run_dmarc_summary},
+    {"html", "write the received reports as one HTML page", run_dmarc_html},
+    {"import-records", "add evaluation records given as text lines (tests, migrations)", run_dmarc_import_records},
 };
 
 void usage(std::ostream& out) {
@@ -44,7 +50,7 @@ int run(const std::vector<std::string>& args, Io& io) {
     return Exit::usage;
 }
 
-const Registration registration{{"dmarc", "DMARC policy lookups (check)", run}};
+const Registration registration{{"dmarc", "DMARC policy lookups and aggregate reports (check, report, ingest, summary, html)", run}};
 
 }  // namespace
 
