@@ -43,6 +43,12 @@ DAEMONS = [
     DemoDaemon("mailmoat-dkim", "milter", args=["--domain", "demo.example", "--selector", "demo",
                                                 "--key-file", "{tmp}/demo.key", "--authserv-id", "mx.demo.example"],
                dns=True, mark="DKIM-Signature"),
+    # After mailmoat-dkim: it sees the signature that milter added, checks SPF and DKIM itself, and
+    # records every evaluation in the demo's store.
+    DemoDaemon("mailmoat-dmarc", "milter", args=["--authserv-id", "mx.demo.example", "--store",
+                                                 "sqlite:{tmp}/dmarc/dmarc.sqlite"], dns=True),
+    # Header checks in Postfix's own table syntax.
+    DemoDaemon("mailmoat-checks", "milter", args=["--header-checks", "pcre:{tmp}/header_checks"]),
 ]
 
 ZONE = """\
@@ -59,14 +65,28 @@ forbidden  IN TXT   "v=spf1 -all exp=why.forbidden.demo.example"
 why.forbidden IN TXT "%{s} is not allowed to send mail from %{i}"
 """
 
+# A second domain, after the demo key's record is added to demo.example.
+BANK_ZONE = """\
+$ORIGIN bank.example.
+@          IN TXT   "v=spf1 ip4:192.0.2.0/24 -all"
+_dmarc     IN TXT   "v=DMARC1; p=reject; rua=mailto:dmarc@bank.example"
+"""
+
+HEADER_CHECKS = """\
+# The demo's header_checks table (Postfix pcre_table syntax: matching ignores case by default;
+# a trailing i would make it case-sensitive).
+/^Subject:.*free money/    REJECT 5.7.1 Message refused by the demo header check
+/^Subject:.*newsletter/    PREPEND X-Demo-Check: newsletter
+"""
+
 
 class Scene:
     """One message sent in the demo and what must happen to it ("delivered", "4", "5")."""
 
     def __init__(self, title, expect, to="bob@example.net", subject=None, sendmail=False, needs=(), sender=None,
-                 wait=0):
+                 wait=0, from_header=None):
         self.title, self.expect, self.to, self.sendmail, self.needs = title, expect, to, sendmail, needs
-        self.sender, self.wait = sender, wait
+        self.sender, self.wait, self.from_header = sender, wait, from_header
         self.subject = subject or title
 
 
@@ -83,6 +103,10 @@ SCENES = [
           needs=["mailmoat-grey"]),
     Scene("The same message retried after the greylisting delay", "delivered", to="dave@greylisted.example",
           subject="Greylisted", needs=["mailmoat-grey"], wait=2.5),
+    Scene("A From header claiming a p=reject domain the sender may not use", "5", subject="Your account",
+          from_header="Bank <service@bank.example>", needs=["mailmoat-dmarc"]),
+    Scene("A message a header check rejects", "5", subject="Free money inside", needs=["mailmoat-checks"]),
+    Scene("A message a header check marks", "delivered", subject="Our newsletter", needs=["mailmoat-checks"]),
     Scene("A message submitted with sendmail", "delivered", to="carol@example.net", sendmail=True),
 ]
 
@@ -124,7 +148,8 @@ def show_headers(msg):
 
 
 def prepare_files():
-    """The demo's private directory: a DKIM key, the greylist store directory, a recipient whitelist."""
+    """The demo's private directory: a DKIM key, the greylist and DMARC store directories, a recipient
+    whitelist, a header_checks table."""
     tmp = mmtest.make_tmpdir("demo")
     key = os.path.join(tmp, "demo.key")
     subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key],
@@ -136,6 +161,11 @@ def prepare_files():
     os.chown(store, user.pw_uid, user.pw_gid)
     with open(os.path.join(tmp, "whitelist_recipients"), "w", encoding="utf-8") as f:
         f.write("# every demo recipient but greylisted.example\nexample.net\n")
+    dmarc = os.path.join(tmp, "dmarc")
+    os.mkdir(dmarc)
+    os.chown(dmarc, user.pw_uid, user.pw_gid)
+    with open(os.path.join(tmp, "header_checks"), "w", encoding="utf-8") as f:
+        f.write(HEADER_CHECKS)
     return tmp
 
 
@@ -147,6 +177,28 @@ def dkim_record(key):
     text = "v=DKIM1; k=rsa; p=" + p
     parts = " ".join(f'"{text[i:i + 250]}"' for i in range(0, len(text), 250))
     return f"demo._domainkey IN TXT {parts}\n"
+
+
+def show_dmarc_report(tmp):
+    """The aggregate report mailmoat would send for what mailmoat-dmarc recorded (a dry run: written to
+    a directory, not mailed). Returns the number of unexpected outcomes."""
+    banner("The DMARC aggregate report for bank.example (mailmoat dmarc report --dry-run)")
+    out = os.path.join(tmp, "reports")
+    os.mkdir(out)
+    r = subprocess.run([mmtest.program_path("mailmoat"), "dmarc", "report", "--store",
+                        f"sqlite:{tmp}/dmarc/dmarc.sqlite", "--org-name", "mailmoat demo", "--email",
+                        "dmarc-noreply@demo.example", "--dry-run", "--output", out, "--until", "now"],
+                       capture_output=True, text=True, timeout=60)
+    for line in (r.stdout + r.stderr).splitlines():
+        print("  " + line)
+    xml = [f for f in sorted(os.listdir(out)) if "!bank.example!" in f and f.endswith(".xml")]
+    if r.returncode != 0 or not xml:
+        print("  UNEXPECTED: no report for bank.example")
+        return 1
+    with open(os.path.join(out, xml[0]), encoding="utf-8") as f:
+        for line in f.read().splitlines():
+            print("  " + line)
+    return 0
 
 
 def main():
@@ -167,7 +219,7 @@ def main():
     failures = 0
 
     tmp = prepare_files()
-    zone = ZONE + dkim_record(os.path.join(tmp, "demo.key"))
+    zone = ZONE + dkim_record(os.path.join(tmp, "demo.key")) + BANK_ZONE
     for d in DAEMONS:
         d.args = [a.replace("{tmp}", tmp) for a in d.args]
     with mmtest.Sink() as sink, mmtest.DnsServer(zone) as dns:
@@ -210,8 +262,9 @@ def main():
                                     "Sent with the sendmail command.\n", SENDER, [scene.to])
                         outcome = "delivered"
                     else:
+                        extra = ["--header", "From: " + scene.from_header] if scene.from_header else []
                         r = mmtest.swaks(pf, to=scene.to, sender=scene.sender or SENDER, subject=scene.subject,
-                                         body="Hello from the mailmoat demo.\n")
+                                         body="Hello from the mailmoat demo.\n", extra=extra)
                         show_dialogue(r)
                         errors = [c for c, _t in r.replies if c[0] in "45"]
                         outcome = "delivered" if r.accepted else (errors[0][0] if errors else "?")
@@ -236,6 +289,8 @@ def main():
                 for dm in daemons:
                     for line in dm.log().splitlines():
                         print("  " + line)
+                if "mailmoat-dmarc" in names:
+                    failures += show_dmarc_report(tmp)
         finally:
             for dm in reversed(daemons):
                 dm.stop()

@@ -187,52 +187,113 @@ SqliteDmarcStore::SqliteDmarcStore(SqliteOptions options) : options_(std::move(o
 
 SqliteDmarcStore::~SqliteDmarcStore() = default;
 
+namespace {
+
+/// Inserts one record with the prepared INSERT; returns SQLite's step code (SQLITE_DONE on success).
+int insert_record(sqlite3_stmt* insert, const dmarc::ReportRecord& r) {
+    Use u(insert);
+    auto* s = u.get();
+    const auto& p = r.policy;
+    bind(s, 1, static_cast<std::int64_t>(r.time));
+    bind(s, 2, r.source_ip);
+    bind(s, 3, r.header_from);
+    bind(s, 4, r.envelope_from);
+    bind(s, 5, r.envelope_to);
+    bind(s, 6, r.organizational_domain);
+    bind(s, 7, p.domain);
+    bind(s, 8, p.p);
+    bind(s, 9, p.sp);
+    bind(s, 10, p.np);
+    bind(s, 11, p.adkim);
+    bind(s, 12, p.aspf);
+    bind(s, 13, p.testing);
+    bind(s, 14, static_cast<std::int64_t>(p.pct));
+    bind(s, 15, p.fo);
+    bind(s, 16, p.psd);
+    bind(s, 17, p.discovery_method);
+    std::vector<std::vector<std::string_view>> rua;
+    for (const auto& u2 : p.rua) rua.push_back({u2});
+    bind(s, 18, join_items(rua));
+    bind(s, 19, r.dmarc_result);
+    bind(s, 20, r.disposition);
+    bind(s, 21, r.dkim_aligned);
+    bind(s, 22, r.spf_aligned);
+    std::vector<std::vector<std::string_view>> ov, dk, sp;
+    for (const auto& o : r.overrides) ov.push_back({o.type, o.comment});
+    for (const auto& d : r.dkim) dk.push_back({d.domain, d.selector, d.result, d.human_result});
+    for (const auto& x : r.spf) sp.push_back({x.domain, x.scope, x.result});
+    bind(s, 23, join_items(ov));
+    bind(s, 24, join_items(dk));
+    bind(s, 25, join_items(sp));
+    return sqlite3_step(s);
+}
+
+}  // namespace
+
+struct SqliteDmarcStore::Pending {
+    const dmarc::ReportRecord* record;
+    RecordResult result;
+    bool done = false;
+};
+
 RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
-    return conn_.with_lock([&](std::unique_ptr<Connection>& c) -> RecordResult {
+    Pending mine{&r, {}, false};
+    std::unique_lock lock(queue_mutex_);
+    queue_.push_back(&mine);
+    while (!mine.done) {
+        if (writing_) {
+            queue_done_.wait(lock);
+            continue;
+        }
+        writing_ = true;
+        std::vector<Pending*> batch;
+        batch.swap(queue_);
+        lock.unlock();
+        write_batch(batch);
+        lock.lock();
+        for (auto* p : batch) p->done = true;
+        writing_ = false;
+        queue_done_.notify_all();
+    }
+    return mine.result;
+}
+
+void SqliteDmarcStore::write_batch(const std::vector<Pending*>& batch) {
+    const auto fail_all = [&](const std::string& message) {
+        for (auto* p : batch) p->result = {Status::tempfail, message};
+    };
+    conn_.with_lock([&](std::unique_ptr<Connection>& c) {
         try {
             if (!c) c = open();  // reopen after an earlier failure
         } catch (const StoreError& e) {
-            return {Status::tempfail, e.what()};
+            fail_all(e.what());
+            return;
         }
-        Use u(c->insert.get());
-        auto* s = u.get();
-        const auto& p = r.policy;
-        bind(s, 1, static_cast<std::int64_t>(r.time));
-        bind(s, 2, r.source_ip);
-        bind(s, 3, r.header_from);
-        bind(s, 4, r.envelope_from);
-        bind(s, 5, r.envelope_to);
-        bind(s, 6, r.organizational_domain);
-        bind(s, 7, p.domain);
-        bind(s, 8, p.p);
-        bind(s, 9, p.sp);
-        bind(s, 10, p.np);
-        bind(s, 11, p.adkim);
-        bind(s, 12, p.aspf);
-        bind(s, 13, p.testing);
-        bind(s, 14, static_cast<std::int64_t>(p.pct));
-        bind(s, 15, p.fo);
-        bind(s, 16, p.psd);
-        bind(s, 17, p.discovery_method);
-        std::vector<std::vector<std::string_view>> rua;
-        for (const auto& u2 : p.rua) rua.push_back({u2});
-        bind(s, 18, join_items(rua));
-        bind(s, 19, r.dmarc_result);
-        bind(s, 20, r.disposition);
-        bind(s, 21, r.dkim_aligned);
-        bind(s, 22, r.spf_aligned);
-        std::vector<std::vector<std::string_view>> ov, dk, sp;
-        for (const auto& o : r.overrides) ov.push_back({o.type, o.comment});
-        for (const auto& d : r.dkim) dk.push_back({d.domain, d.selector, d.result, d.human_result});
-        for (const auto& x : r.spf) sp.push_back({x.domain, x.scope, x.result});
-        bind(s, 23, join_items(ov));
-        bind(s, 24, join_items(dk));
-        bind(s, 25, join_items(sp));
-        const int rc = sqlite3_step(s);
-        if (rc == SQLITE_DONE) return {};
-        RecordResult out{Status::tempfail, c->message()};
-        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED && rc != SQLITE_FULL) c.reset();
-        return out;
+        const auto broken = [](int rc) { return rc != SQLITE_BUSY && rc != SQLITE_LOCKED && rc != SQLITE_FULL; };
+        if (batch.size() == 1) {
+            const int rc = insert_record(c->insert.get(), *batch.front()->record);
+            if (rc == SQLITE_DONE) return;
+            fail_all(c->message());
+            if (broken(rc)) c.reset();
+            return;
+        }
+        if (sqlite3_exec(c->db.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            fail_all(c->message());
+            return;
+        }
+        for (auto* p : batch) {
+            const int rc = insert_record(c->insert.get(), *p->record);
+            if (rc != SQLITE_DONE) {
+                fail_all(c->message());
+                (void)sqlite3_exec(c->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+                if (broken(rc)) c.reset();
+                return;
+            }
+        }
+        if (sqlite3_exec(c->db.get(), "COMMIT", nullptr, nullptr, nullptr) != SQLITE_OK) {
+            fail_all(c->message());
+            (void)sqlite3_exec(c->db.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        }
     });
 }
 
@@ -359,8 +420,10 @@ DomainsResult SqliteDmarcStore::record_domains(std::int64_t from, std::int64_t u
     return conn_.with_lock([&](std::unique_ptr<Connection>& c) -> DomainsResult {
         MAILMOAT_OPEN_OR(return (DomainsResult{Status::tempfail, message, {}}))
         auto st = prepare(c->db.get(),
+                          // Evaluations that found no policy (dmarc=none) have no policy domain and nobody to
+                          // report to.
                           "SELECT DISTINCT policy_domain FROM dmarc_records WHERE time >= ?1 AND time < ?2"
-                          " ORDER BY policy_domain");
+                          " AND policy_domain <> '' ORDER BY policy_domain");
         if (!st) return {Status::tempfail, c->message(), {}};
         bind(st.get(), 1, from);
         bind(st.get(), 2, until);

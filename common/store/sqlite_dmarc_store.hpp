@@ -1,8 +1,11 @@
 // common/store/sqlite_dmarc_store.hpp - the embedded DMARC evaluation store: SQLite in WAL mode, safe
 // with several writers (milter threads, several daemons) and a concurrent report run.
 #pragma once
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "common/store/dmarc_report_store.hpp"
 #include "common/store/dmarc_store.hpp"
@@ -37,11 +40,20 @@ public:
     struct Connection;  // the .cpp's handle and prepared statements
 
 private:
+    struct Pending;  // one add() waiting for its row to be committed
     std::unique_ptr<Connection> open() const;
+    void write_batch(const std::vector<Pending*>& batch);
 
     SqliteOptions options_;
-    // One connection per store object, used under its lock: a DMARC write is one INSERT per message.
+    // One connection per store object, used under its lock.
     util::LockGuarded<std::unique_ptr<Connection>> conn_;
+    // Group commit: concurrent add() calls queue their record; whichever finds no write in progress
+    // writes everything queued in one transaction while the others wait for it. Each add() still
+    // returns only after its own row is committed, so a crash loses nothing that was reported stored.
+    std::mutex queue_mutex_;
+    std::condition_variable queue_done_;
+    std::vector<Pending*> queue_;
+    bool writing_ = false;
 };
 
 }  // namespace mailmoat::store

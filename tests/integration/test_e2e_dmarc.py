@@ -11,6 +11,7 @@
 # the configuration to accept; a bad configuration on SIGHUP keeps the running one).
 import base64
 import email.utils
+import gzip
 import os
 import pwd
 import grp
@@ -24,6 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest  # noqa: E402
+
+SRC = os.environ.get("MAILMOAT_SOURCE_DIR", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
 import dkim  # noqa: E402  (python3-dkim, dkimpy)
 
@@ -48,7 +51,7 @@ def zone_txt(name, record):
 
 def zone(dkim_record):
     z = "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.test. hostmaster.test. 1 3600 600 86400 60\n"
-    z += zone_txt("_dmarc.reject", "v=DMARC1; p=reject")
+    z += zone_txt("_dmarc.reject", "v=DMARC1; p=reject; rua=mailto:agg@reject.test")
     z += zone_txt("reject", "v=spf1 ip4:192.0.2.1 -all")
     z += zone_txt("_dmarc.signed", "v=DMARC1; p=reject; adkim=s")
     z += zone_txt("signed", "v=spf1 -all")
@@ -56,7 +59,7 @@ def zone(dkim_record):
     z += zone_txt("bulk", "v=spf1 ip4:127.0.0.1 -all")
     z += zone_txt("_dmarc.spfok", "v=DMARC1; p=reject")
     z += zone_txt("spfok", "v=spf1 ip4:127.0.0.1 -all")
-    z += zone_txt("_dmarc.quar", "v=DMARC1; p=quarantine")
+    z += zone_txt("_dmarc.quar", "v=DMARC1; p=quarantine; rua=mailto:agg@quar.test")
     z += zone_txt("quar", "v=spf1 -all")
     z += zone_txt("_dmarc.nopol", "v=DMARC1; p=none; rua=mailto:agg@nopol.test")
     z += zone_txt("nopol", "v=spf1 -all")
@@ -264,6 +267,42 @@ class DmarcEndToEnd(mmtest.TestCase):
                 log = dmarcd.log()
                 self.assertRegex(log, r"action=reject .*header_from=reject\.test")
                 self.assertRegex(log, r"action=hold .*header_from=quar\.test")
+
+                # The aggregate reports built from what the milter recorded validate against the RFC 9990
+                # schema and count every recorded message of their policy domain.
+                self.check_reports(d, db, recs)
+
+    def check_reports(self, d, db, recs):
+        out = os.path.join(d, "reports")
+        os.mkdir(out)
+        r = subprocess.run([mmtest.program_path("mailmoat"), "dmarc", "report", "--store", "sqlite:" + db,
+                            "--org-name", "Receiver Test", "--email", "dmarc-noreply@receiver.test",
+                            "--dry-run", "--output", out, "--until", "now"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        expected = {}
+        for rec in recs:
+            expected[rec["policy_domain"]] = expected.get(rec["policy_domain"], 0) + 1
+        xsd = os.path.join(SRC, "tests", "data", "dmarc-schemas", "dmarc-xml-0.2.xsd")
+        seen = {}
+        for f in sorted(os.listdir(out)):
+            if not f.endswith(".xml.gz"):
+                continue
+            domain = f.split("!")[1]
+            path = os.path.join(out, f[:-3])
+            with gzip.open(os.path.join(out, f), "rb") as g, open(path, "wb") as x:
+                x.write(g.read())
+            v = subprocess.run(["xmllint", "--noout", "--schema", xsd, path], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(v.returncode, 0, f"{f} does not validate: {v.stderr}")
+            with open(path, encoding="utf-8") as x:
+                xml = x.read()
+            seen[domain] = sum(int(c) for c in re.findall(r"<count>(\d+)</count>", xml))
+        # A dry run writes a report for every policy domain (mail without a policy has none); the
+        # counts are those of the recorded rows.
+        expected.pop("", None)
+        self.assertIn("reject.test", seen, os.listdir(out))
+        self.assertEqual(seen, expected)
 
 
 if __name__ == "__main__":

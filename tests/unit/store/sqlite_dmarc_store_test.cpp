@@ -2,7 +2,10 @@
 // domain and time filters, persistence across reopen, an unwritable path.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 #include <unistd.h>
 
 #include "common/store/sqlite_dmarc_store.hpp"
@@ -95,4 +98,28 @@ TEST_CASE("records filter by policy domain and half-open time range, oldest firs
 TEST_CASE("a store that cannot be created is a StoreError naming the path") {
     CHECK_THROWS_WITH(st::SqliteDmarcStore({"/nonexistent-dir/x/dmarc.db"}),
                       Catch::Contains("/nonexistent-dir/x/dmarc.db"));
+}
+
+TEST_CASE("concurrent writers share commits and every add() that says ok is stored") {
+    TempDir dir;
+    const auto path = (dir.path / "dmarc.db").string();
+    constexpr int threads = 16;
+    constexpr int per_thread = 50;
+    std::atomic<int> ok{0};
+    {
+        st::SqliteDmarcStore store({path});
+        std::vector<std::thread> pool;
+        for (int t = 0; t < threads; ++t)
+            pool.emplace_back([&, t] {
+                for (int i = 0; i < per_thread; ++i)
+                    if (store.add(sample(t * per_thread + i, "c.example")).status == st::Status::ok) ++ok;
+            });
+        for (auto& th : pool) th.join();
+    }
+    CHECK(ok.load() == threads * per_thread);
+    st::SqliteDmarcStore reopened({path});
+    auto got = reopened.records("c.example", 0, threads * per_thread, threads * per_thread + 10);
+    REQUIRE(got.status == st::Status::ok);
+    REQUIRE(got.records.size() == static_cast<std::size_t>(threads * per_thread));
+    for (int i = 0; i < threads * per_thread; ++i) CHECK(got.records[static_cast<std::size_t>(i)].time == i);
 }
