@@ -11,6 +11,7 @@
 #include "common/dkim/verifier.hpp"
 #include "common/dns/resolver.hpp"
 #include "common/mail/header.hpp"
+#include "common/milter/header_value.hpp"
 #include "common/milter/runner.hpp"
 #include "common/milter/session.hpp"
 #include "common/util/clock.hpp"
@@ -30,15 +31,13 @@ struct Runtime {
 inline constexpr std::size_t max_kept_headers = 10000;
 inline constexpr std::size_t max_kept_header_bytes = 4 * 1024 * 1024;
 
-/// The value Postfix hands a milter (leading whitespace stripped, folds as LF) turned back into the
-/// form the DKIM engine wants: a leading space when none is left, every line break as CRLF.
-[[nodiscard]] std::string wire_value(std::string_view milter_value);
 /// The first address of a From value ("Name <a@b>", "a@b (c)", "a@b, c@d"): the first angle-addr
 /// outside quotes and comments, else the first bare word holding '@'. Empty when there is none.
 /// Only the domain part picks the signing key; the address is not validated further.
 [[nodiscard]] std::string first_from_address(std::string_view value);
-/// A header value as libmilter wants it for smfi_insheader: leading whitespace dropped, CRLF folds as LF.
-[[nodiscard]] std::string milter_value(std::string_view wire);
+// Header values cross between libmilter's form and the wire form with milter::wire_value/milter_value.
+using milter::milter_value;
+using milter::wire_value;
 
 /// Per connection. The client is internal (signing) when its address is in internal-hosts or the
 /// message comes with {auth_authen}; such mail is signed in modes s and sv. Everything else (and

@@ -16,6 +16,7 @@
 #include "common/dmarc/evaluator.hpp"
 #include "common/dns/resolver.hpp"
 #include "common/mail/header.hpp"
+#include "common/milter/header_value.hpp"
 #include "common/milter/runner.hpp"
 #include "common/milter/session.hpp"
 #include "common/spf/evaluator.hpp"
@@ -115,10 +116,9 @@ struct HeaderInputs {
                                                const std::vector<std::string>& trusted_ids,
                                                std::string_view mail_from_domain);
 
-/// The value Postfix hands a milter turned back into wire form (leading space, CRLF line breaks).
-[[nodiscard]] std::string wire_value(std::string_view milter_value);
-/// A header value as libmilter wants it: leading whitespace dropped, CRLF folds as LF.
-[[nodiscard]] std::string milter_value(std::string_view wire);
+// Header values cross between libmilter's form and the wire form with milter::wire_value/milter_value.
+using milter::milter_value;
+using milter::wire_value;
 
 /// Per connection. Not evaluated (passed on untouched, logged): mail without a client address (local
 /// submission), from skip-hosts, or SASL-authenticated with skip-authenticated. (ARC: verified only when trusted-arc-sealers is set; a passing chain whose newest
