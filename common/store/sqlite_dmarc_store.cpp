@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <exception>
 #include <string_view>
 
 #include "common/store/sqlite_handles.hpp"
@@ -249,7 +250,14 @@ RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
         std::vector<Pending*> batch;
         batch.swap(queue_);
         lock.unlock();
-        write_batch(batch);
+        // Whatever happens, the batch is settled and writing_ cleared: a waiter must never hang.
+        try {
+            write_batch(batch);
+        } catch (const std::exception& e) {
+            for (auto* p : batch) p->result = {Status::tempfail, e.what()};
+        } catch (...) {
+            for (auto* p : batch) p->result = {Status::tempfail, "unexpected error"};
+        }
         lock.lock();
         for (auto* p : batch) p->done = true;
         writing_ = false;
