@@ -167,6 +167,20 @@ int step(Conn& c, sqlite3_stmt* s) {
     throw Failure{c.message()};
 }
 
+/// Runs a statement that returns at most one grey row (SELECT, or UPDATE ... RETURNING) and reads it:
+/// ok with the entry, or not_found. Any further rows are stepped through so the statement completes.
+EntryResult entry_row(Conn& c, sqlite3_stmt* s, std::string_view key) {
+    EntryResult r;
+    r.status = Status::not_found;
+    if (step(c, s) == SQLITE_ROW) {
+        r.status = Status::ok;
+        r.entry = read_entry(s, key, 0);
+        while (step(c, s) == SQLITE_ROW) {
+        }
+    }
+    return r;
+}
+
 void run(Conn& c, Stmt id) {
     Use u(c.stmts[id].get());
     (void)step(c, u.get());
@@ -339,15 +353,7 @@ EntryResult SqliteGreyStore::touch(std::string_view key, TimePoint now, bool pas
         bind(u.get(), 1, key);
         bind(u.get(), 2, to_unix(now));
         bind(u.get(), 3, std::int64_t{passed ? 1 : 0});
-        EntryResult r;
-        r.status = Status::not_found;
-        if (step(c, u.get()) == SQLITE_ROW) {
-            r.status = Status::ok;
-            r.entry = read_entry(u.get(), key, 0);
-            while (step(c, u.get()) == SQLITE_ROW) {
-            }
-        }
-        return r;
+        return entry_row(c, u.get(), key);
     });
 }
 
@@ -357,15 +363,7 @@ EntryResult SqliteGreyStore::set_passed(std::string_view key) {
         Conn& c = *lease;
         Use u(c.stmts[pass_entry].get());
         bind(u.get(), 1, key);
-        EntryResult r;
-        r.status = Status::not_found;
-        if (step(c, u.get()) == SQLITE_ROW) {
-            r.status = Status::ok;
-            r.entry = read_entry(u.get(), key, 0);
-            while (step(c, u.get()) == SQLITE_ROW) {
-            }
-        }
-        return r;
+        return entry_row(c, u.get(), key);
     });
 }
 
@@ -376,15 +374,7 @@ EntryResult SqliteGreyStore::restart(std::string_view key, TimePoint now) {
         Use u(c.stmts[restart_entry].get());
         bind(u.get(), 1, key);
         bind(u.get(), 2, to_unix(now));
-        EntryResult r;
-        r.status = Status::not_found;
-        if (step(c, u.get()) == SQLITE_ROW) {
-            r.status = Status::ok;
-            r.entry = read_entry(u.get(), key, 0);
-            while (step(c, u.get()) == SQLITE_ROW) {
-            }
-        }
-        return r;
+        return entry_row(c, u.get(), key);
     });
 }
 
@@ -494,13 +484,7 @@ EntryResult SqliteGreyStore::get(std::string_view key) {
         Conn& c = *lease;
         Use u(c.stmts[select_entry].get());
         bind(u.get(), 1, key);
-        EntryResult r;
-        r.status = Status::not_found;
-        if (step(c, u.get()) == SQLITE_ROW) {
-            r.status = Status::ok;
-            r.entry = read_entry(u.get(), key, 0);
-        }
-        return r;
+        return entry_row(c, u.get(), key);
     });
 }
 
