@@ -11,7 +11,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <stdexcept>
+#include <vector>
 
 #include "common/crypto/base64.hpp"
 #include "common/crypto/ssl_error.hpp"
@@ -42,6 +44,17 @@ std::string trim(std::string_view s) {
 }
 
 }  // namespace
+
+/// Idle RSA signing contexts. A thread takes one (or prepares a new one when none is idle), signs and
+/// puts it back; at most max_idle are kept, so the pool never grows past the busiest moment's needs.
+struct SigningKey::ContextPool {
+    static constexpr std::size_t max_idle = 64;
+    std::mutex mutex;
+    std::vector<EvpPkeyCtx> idle;  // guarded by mutex
+};
+
+SigningKey::SigningKey(EvpPkey pkey, KeyType type, unsigned bits)
+    : pkey_(std::move(pkey)), type_(type), bits_(bits), contexts_(std::make_shared<ContextPool>()) {}
 
 const char* key_type_name(KeyType t) noexcept { return t == KeyType::rsa ? "rsa" : "ed25519"; }
 
@@ -164,18 +177,29 @@ std::string SigningKey::sign_sha256_digest(std::string_view digest) const {
     const auto* in = reinterpret_cast<const unsigned char*>(digest.data());
     std::string sig;
     if (type_ == KeyType::rsa) {
-        EvpPkeyCtx ctx(EVP_PKEY_CTX_new(pkey_.get(), nullptr));
-        if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
-            EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
-            EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
-            throw std::runtime_error(ssl_error("RSA sign init"));
-        std::size_t len = 0;
-        if (EVP_PKEY_sign(ctx.get(), nullptr, &len, in, digest.size()) != 1)
-            throw std::runtime_error(ssl_error("RSA sign size"));
+        EvpPkeyCtx ctx;
+        {
+            std::lock_guard<std::mutex> guard(contexts_->mutex);
+            if (!contexts_->idle.empty()) {
+                ctx = std::move(contexts_->idle.back());
+                contexts_->idle.pop_back();
+            }
+        }
+        if (!ctx) {
+            ctx.reset(EVP_PKEY_CTX_new(pkey_.get(), nullptr));
+            if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+                EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1 ||
+                EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1)
+                throw std::runtime_error(ssl_error("RSA sign init"));
+        }
+        // The same parameters for every signature: EVP_PKEY_sign may be called again on the context.
+        std::size_t len = static_cast<std::size_t>(EVP_PKEY_get_size(pkey_.get()));
         sig.resize(len);
         if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in, digest.size()) != 1)
-            throw std::runtime_error(ssl_error("RSA sign"));
+            throw std::runtime_error(ssl_error("RSA sign"));  // the context is dropped, not reused
         sig.resize(len);
+        std::lock_guard<std::mutex> guard(contexts_->mutex);
+        if (contexts_->idle.size() < ContextPool::max_idle) contexts_->idle.push_back(std::move(ctx));
         return sig;
     }
     EvpMdCtx ctx(EVP_MD_CTX_new());

@@ -72,6 +72,8 @@ public:
     /// SHA-256 (RFC 6376 §3.3.2) for RSA, PureEd25519 over the digest for Ed25519 (RFC 8463 §3).
     /// Throws std::invalid_argument for a digest that is not 32 bytes and std::runtime_error if
     /// OpenSSL fails (unexpected).
+    /// RSA signs with a prepared EVP_PKEY_CTX (padding and digest set once) taken from a small pool
+    /// kept with the key, so that no signature pays for a context set-up and its provider look-ups.
     [[nodiscard]] std::string sign_sha256_digest(std::string_view digest) const;
     /// sign_sha256_digest(SHA-256(data)).
     [[nodiscard]] std::string sign(std::string_view data) const;
@@ -89,10 +91,12 @@ public:
     [[nodiscard]] std::string write_pem_file(const std::string& path) const;
 
 private:
-    SigningKey(EvpPkey pkey, KeyType type, unsigned bits) : pkey_(std::move(pkey)), type_(type), bits_(bits) {}
+    struct ContextPool;  // prepared RSA signing contexts, each used by one thread at a time
+    SigningKey(EvpPkey pkey, KeyType type, unsigned bits);
     EvpPkey pkey_;
     KeyType type_;
     unsigned bits_;
+    std::shared_ptr<ContextPool> contexts_;
 };
 
 enum class PublicKeyStatus {

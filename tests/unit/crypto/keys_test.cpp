@@ -10,6 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "common/crypto/base64.hpp"
 #include "common/crypto/digest.hpp"
@@ -206,4 +208,39 @@ TEST_CASE("generated keys and PEM export with mode 0600", "[crypto][keys]") {
     CHECK(back.key->public_key_base64() == key->public_key_base64());
     CHECK_FALSE(key->write_pem_file(path).empty());  // refuses to overwrite
     CHECK_THROWS_AS(SigningKey::generate(KeyType::rsa, 512), std::invalid_argument);
+}
+
+TEST_CASE("RSA signing reuses prepared contexts: repeated and concurrent signatures all verify", "[crypto][keys]") {
+    // RSASSA-PKCS1-v1_5 is deterministic, so every signature of one digest must be the same bytes,
+    // whichever pooled context and thread made it.
+    auto key = SigningKey::generate(KeyType::rsa, 1024);
+    auto pub = PublicKey::from_dkim(KeyType::rsa, *base64_decode(key->public_key_base64()));
+    REQUIRE(pub.status == PublicKeyStatus::ok);
+    const auto digest = Digest::of(HashAlgorithm::sha256, "pooled");
+    const std::string first = key->sign_sha256_digest(digest);
+    CHECK(first.size() == 128);
+    CHECK(pub.key->verify_digest(HashAlgorithm::sha256, digest, first) == VerifyStatus::valid);
+    for (int i = 0; i < 3; ++i) CHECK(key->sign_sha256_digest(digest) == first);
+
+    constexpr int threads = 8;
+    constexpr int per_thread = 20;
+    std::vector<std::vector<std::string>> out(threads);
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+        pool.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i) {
+                const auto d = Digest::of(HashAlgorithm::sha256, "message " + std::to_string(t * per_thread + i));
+                out[t].push_back(key->sign_sha256_digest(d));
+            }
+        });
+    for (auto& th : pool) th.join();
+    for (int t = 0; t < threads; ++t) {
+        REQUIRE(out[t].size() == per_thread);
+        for (int i = 0; i < per_thread; ++i) {
+            const auto d = Digest::of(HashAlgorithm::sha256, "message " + std::to_string(t * per_thread + i));
+            CHECK(pub.key->verify_digest(HashAlgorithm::sha256, d, out[t][i]) == VerifyStatus::valid);
+        }
+    }
+    CHECK(key->sign_sha256_digest(digest) == first);
+    CHECK_THROWS_AS(key->sign_sha256_digest("short"), std::invalid_argument);
 }
