@@ -282,7 +282,11 @@ milter::RunnerOptions runner_options(const util::SocketSpec& socket) {
     o.actions.change_headers = true;
     o.stages = {milter::Stage::connect, milter::Stage::envfrom, milter::Stage::header, milter::Stage::eoh,
                 milter::Stage::body, milter::Stage::eom};
-    o.no_reply = {milter::Stage::header, milter::Stage::body};
+    // Every callback but end-of-message always continues (a failure there is kept and given at end
+    // of message), so the MTA is told not to wait for those replies: one reply per message besides
+    // the negotiation, instead of four round trips that cost both Postfix and us a wake-up each.
+    o.no_reply = {milter::Stage::connect, milter::Stage::envfrom, milter::Stage::header, milter::Stage::eoh,
+                  milter::Stage::body};
     o.macros[milter::MacroStage::envfrom] = "{auth_authen}";
     o.macros[milter::MacroStage::eom] = "i";
     return o;
