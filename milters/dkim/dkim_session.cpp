@@ -88,12 +88,9 @@ milter::Status DkimSession::on_envfrom(const std::vector<std::string_view>& args
 
 milter::Status DkimSession::on_header(std::string_view name, std::string_view value) {
     if (action_ == Action::none) return milter::Status::continue_;
-    std::string raw = wire_value(value);
-    if (verifier_) verifier_->add_header(name, raw);
-    // Signing keeps the fields it may sign (From among them: it picks the key); verifying only the
-    // Authentication-Results fields (forged ones are deleted at the end).
-    if (action_ == Action::verify && !mail::header_name_equal(name, "Authentication-Results"))
-        return milter::Status::continue_;
+    // Signing keeps the fields it may sign (From among them: it picks the key), and converts nothing
+    // else; verifying feeds every field to the verifier and keeps only the Authentication-Results
+    // fields (forged ones are deleted at the end).
     if (action_ == Action::sign) {
         const auto& st = *rt_->settings;
         auto listed = [&](const std::vector<std::string>& names) {
@@ -101,6 +98,10 @@ milter::Status DkimSession::on_header(std::string_view name, std::string_view va
         };
         if (!listed(st.sign_headers) && !listed(st.oversign_headers)) return milter::Status::continue_;
     }
+    std::string raw = wire_value(value);
+    if (verifier_) verifier_->add_header(name, raw);
+    if (action_ == Action::verify && !mail::header_name_equal(name, "Authentication-Results"))
+        return milter::Status::continue_;
     if (headers_.size() >= max_kept_headers || header_bytes_ + name.size() + raw.size() > max_kept_header_bytes) {
         header_overflow_ = true;
         return milter::Status::continue_;
