@@ -60,6 +60,7 @@ std::string first_from_address(std::string_view v) {
 }
 
 milter::Status DkimSession::on_connect(const milter::ConnectInfo& info) {
+    connected_ = true;
     internal_client_ = false;
     if (info.address)
         internal_client_ = std::any_of(rt_->settings->internal_hosts.begin(), rt_->settings->internal_hosts.end(),
@@ -71,6 +72,13 @@ milter::Status DkimSession::on_envfrom(const std::vector<std::string_view>& args
     (void)args;
     reset();
     const auto& s = *rt_->settings;
+    if (!connected_) {
+        // The session was made after the connect event (its first creation failed): whether to sign
+        // or verify is unknown, so this message is tempfailed rather than handled the wrong way.
+        log::error().queue_id(queue_id()).kv("action", "tempfail").kv("reason", "no connect event for this session");
+        (void)set_reply("451", "4.7.0", "DKIM milter not ready, try again later");
+        return milter::Status::tempfail;
+    }
     authenticated_ = !auth_authen().empty();
     if ((internal_client_ || authenticated_) && has_sign(s.mode)) {
         action_ = Action::sign;

@@ -45,7 +45,10 @@ using milter::wire_value;
 /// At end of message: signing inserts the DKIM-Signature field(s) at the top and changes nothing
 /// else; verifying deletes Authentication-Results fields claiming our authserv-id (RFC 8601 §5) and
 /// inserts one Authentication-Results field at the top with a dkim= result per signature (RFC 8601
-/// §2.7.1) or dkim=none. Any unexpected failure tempfails the message (never accepted unprocessed).
+/// §2.7.1) or dkim=none. Any unexpected failure tempfails the message (never accepted unprocessed),
+/// and so does every message of a connection whose connect event this session did not see (the
+/// client's standing is unknown: signing or verifying could both be wrong). The MTA waits for no
+/// reply before end of message, so such verdicts reach it there.
 class DkimSession final : public milter::Session {
 public:
     explicit DkimSession(std::shared_ptr<const Runtime> rt) : rt_(std::move(rt)) {}
@@ -64,6 +67,7 @@ private:
     milter::Status verify_eom(milter::Modifier& m, const std::string& qid);
 
     std::shared_ptr<const Runtime> rt_;
+    bool connected_ = false;  // on_connect ran: whether the client is internal is known
     bool internal_client_ = false;
     Action action_ = Action::none;
     bool authenticated_ = false;

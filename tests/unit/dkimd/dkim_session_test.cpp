@@ -159,6 +159,24 @@ TEST_CASE("internal client: one DKIM-Signature at the top, nothing else touched,
     CHECK(other.ops.empty());
 }
 
+TEST_CASE("a session that missed the connect event tempfails its messages instead of guessing", "[dkimd]") {
+    Fixture f;
+    FakeContext ctx;
+    dkimd::DkimSession s(f.runtime());
+    s.attach(&ctx);
+    for (int i = 0; i < 2; ++i) {
+        CHECK(s.on_envfrom({"<a@example.com>"}) == milter::Status::tempfail);
+        s.reset();
+    }
+    CHECK(ctx.ops.empty());
+    CHECK(ctx.reply.rfind("451 4.7.0 ", 0) == 0);
+    // A session that saw the connect event signs.
+    dkimd::DkimSession ok(f.runtime());
+    FakeContext ctx2;
+    REQUIRE(run(ok, ctx2, "127.0.0.1", message, body) == milter::Status::continue_);
+    CHECK(ctx2.ops.size() == 1);
+}
+
 TEST_CASE("external client: Authentication-Results per signature, forged ones removed", "[dkimd]") {
     Fixture f;
     FakeContext signer_ctx;
