@@ -283,6 +283,13 @@ class PackagesTest(mmtest.TestCase):
                     raw = o.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
                     records = {b"pkg._domainkey.mailmoat.test.": record}
                     self.assertTrue(dkim.verify(raw, dnsfunc=lambda n, timeout=5: records.get(n, "").encode()))
+            except BaseException:
+                for d in DAEMONS:
+                    path = os.path.join(work, f"{d}.log")
+                    if os.path.exists(path):
+                        with open(path, encoding="utf-8", errors="replace") as f:
+                            sys.stderr.write(f"--- installed mailmoat-{d} ---\n{f.read()[-3000:]}\n")
+                raise
             finally:
                 for p in procs:
                     mmtest.stop_process(p, "installed daemon")
