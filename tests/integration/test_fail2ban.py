@@ -97,6 +97,17 @@ def fail2ban_regex(log_path, filter_dir, filter_name):
     return int(m.group(3)), int(m.group(4)), matched, r.stdout
 
 
+def banned_hosts(log_path, filter_dir, filter_name):
+    """The addresses fail2ban-regex -v takes from the filter's <HOST> in each matched line (what a jail
+    would ban), sorted."""
+    r = subprocess.run(["fail2ban-regex", "-v", "--raw", log_path, os.path.join(filter_dir, filter_name + ".conf")],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"fail2ban-regex exited {r.returncode}:\n{r.stdout}{r.stderr}")
+    failregex = r.stdout.split("Failregex:", 1)[1].split("Ignoreregex:", 1)[0]
+    return sorted(re.findall(r"^\|\s+(\d+\.\d+\.\d+\.\d+)\s+\w{3} \w{3} ", failregex, re.M))
+
+
 class Fail2banTest(mmtest.TestCase):
     def test_filters_match_the_intended_lines_only(self):
         tmp = mmtest.make_tmpdir("fail2ban")
@@ -167,8 +178,10 @@ class Fail2banTest(mmtest.TestCase):
         n, missed, lines, out = fail2ban_regex(log_path, filter_dir, "mailmoat-dmarc")
         self.assertEqual(n, 3, out)
         self.assertEqual(missed, len(everything) - 3, out)
-        hosts = sorted(re.search(r" ip=(\S+) ", ln).group(1) for ln in lines)
+        # What a jail would ban: the client, never the address a crafted DKIM d= wrote before it.
+        hosts = banned_hosts(log_path, filter_dir, "mailmoat-dmarc")
         self.assertEqual(hosts, ["127.0.0.10", "127.0.0.10", "127.0.0.11"], out)
+        self.assertEqual(sum("ip=127.0.0.99 " in ln for ln in lines), 1, "the crafted line is among the matches")
         actions = sorted(re.search(r" action=(\S+) ", ln).group(1) for ln in lines)
         self.assertEqual(actions, ["hold", "reject", "reject"], out)
         for ln in lines:
@@ -191,9 +204,13 @@ class Fail2banTest(mmtest.TestCase):
                     return mmtest.swaks(pf, sender=sender, to="bob@example.org", subject=subject,
                                         extra=["--local-interface", client, "--header", f"From: {from_header}",
                                                *[a for h in headers for a in ("--add-header", h)]])
-                # To be banned: a p=reject domain forged twice (550), a p=quarantine one (held).
+                # To be banned: a p=reject domain forged twice (550), the second time with a DKIM signature
+                # whose d= (logged in the line before ip=) names another client; a p=quarantine one (held).
+                fake_ip = 'x ip=127.0.0.99 authors=1 store=ok reason=x'
                 self.assertRejected(send("127.0.0.10", "a@pass.test", "ceo@bank.test", "forged 1"), "550", "DMARC")
-                self.assertRejected(send("127.0.0.10", "b@pass.test", "ceo@bank.test", "forged 2"), "550", "DMARC")
+                self.assertRejected(send("127.0.0.10", "b@pass.test", "ceo@bank.test", "forged 2",
+                                         headers=[f'DKIM-Signature: v=1; a=rsa-sha256; d="{fake_ip}"; s=x; '
+                                                  'h=from; bh=AAAA; b=AAAA']), "550", "DMARC")
                 self.assertAccepted(send("127.0.0.11", "a@pass.test", "news@quar.test", "quarantined"))
                 # Not to be banned: a pass, a p=none failure, and a p=none failure whose DKIM signature
                 # (d=, reported in the line) and HELO imitate the fields of a matching line.
@@ -204,7 +221,8 @@ class Fail2banTest(mmtest.TestCase):
                                          headers=[f'DKIM-Signature: v=1; a=rsa-sha256; d="{fake}"; s=x; '
                                                   'h=from; bh=AAAA; b=AAAA']))
                 mmtest.wait_until(lambda: len(sink.messages()) >= 3, 20, "the accepted messages")
-                held = mmtest.wait_until(lambda: pf.queue_ids(r"quarantined") or None, 10, "the held message")
+                held = mmtest.wait_until(lambda: [q for q in pf.queue() if q.get("queue_name") == "hold"], 10,
+                                         "the held message")
                 self.assertEqual(len(held), 1, held)
             time.sleep(0.3)
             return syslog_lines(dmarcd)
