@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest  # noqa: E402
 
 EXAMPLES = os.path.join(mmtest.SOURCE_DIR, "examples")
-DAEMONS = ["spf", "grey", "dkim"]     # add "dmarc", "checks" when their programs exist
+DAEMONS = ["spf", "grey", "dkim", "dmarc", "checks"]
 MASTER_DIST = "/usr/share/postfix/master.cf.dist"
 
 

@@ -1,20 +1,26 @@
 #!/usr/bin/python3
-# tests/package/test_packages.py - the Debian packages end to end (ctest label "package", slow, not in
-# the default run: `ctest -L package`, or MAILMOAT_PACKAGE_TEST=1 scripts/test).
+# tests/package/test_packages.py - the Debian packages end to end (ctest label "package"; scripts/test
+# runs it after the release build's tests, alone: it installs packages on the machine).
 #
 #  1. copies the tracked files of the source tree (what a clean clone has) to a temporary directory and
-#     runs `dpkg-buildpackage -us -uc -b` there;
+#     runs `dpkg-buildpackage -us -uc -b` there, lean: DEB_BUILD_OPTIONS="nocheck noddebs parallel=2"
+#     (debian/rules builds only what the packages ship, with ninja);
 #  2. lintian on the result: no errors, and every warning listed in docs/packaging.md;
 #  3. `apt install ./mailmoat-*.deb`: user and group, directories and their modes, conffiles, units,
 #     man pages (`man -w`), nothing in main.cf;
 #  4. starts each installed daemon the way its installed unit's ExecStartPre=/ExecStart= lines do
 #     (as User=/Group=, the installed /etc/mailmoat file), with only the test DNS server (and, for the
-#     outbound scenario, a signing key and a 2 s greylisting delay) added on the command line;
+#     outbound scenario, a signing key and a 2 s greylisting delay, and for mailmoat-checks a header
+#     table, since it ships with none) added on the command line;
 #  5. wires them into a private Postfix with the lines `mailmoat postfix-config` prints (--chroot no: the
 #     private instance does not run chrooted in /var/spool/postfix) and passes an inbound scenario
-#     (SPF reject, greylisting, DKIM verification) and an outbound one (DKIM signing, dkimpy verifies);
+#     (SPF reject, greylisting, DKIM verification, DMARC pass and a DMARC reject of a forged p=reject
+#     From, a header rule of mailmoat-checks) and an outbound one (DKIM signing, dkimpy verifies);
 #  6. `apt purge`: every file the packages installed is gone, and so are the directories they created,
-#     except the data the daemons wrote (/var/lib/mailmoat/grey.db, removed by the test afterwards).
+#     except the data the daemons wrote (/var/lib/mailmoat/grey.db and dmarc.sqlite, removed by the test
+#     afterwards).
+# Cleanup on every path: the daemons it started are stopped, the packages purged, /var/lib/mailmoat
+# removed when the test created it.
 # The machine must not have the packages installed before; the test refuses to run otherwise.
 # MAILMOAT_PACKAGE_DEBS=DIR skips step 1 and takes the .deb/.changes files built beforehand from DIR.
 import glob
@@ -24,7 +30,7 @@ import pwd
 import re
 import shlex
 import shutil
-import smtplib
+import signal
 import stat
 import subprocess
 import sys
@@ -35,12 +41,24 @@ import mmtest  # noqa: E402
 
 import dkim  # noqa: E402
 
-PACKAGES = ["mailmoat-common", "mailmoat-spf", "mailmoat-grey", "mailmoat-dkim"]  # + dmarc, checks later
-DAEMONS = ["spf", "grey", "dkim"]
+PACKAGES = ["mailmoat-common", "mailmoat-spf", "mailmoat-grey", "mailmoat-dkim", "mailmoat-dmarc",
+            "mailmoat-checks"]
+DAEMONS = ["spf", "grey", "dkim", "dmarc", "checks"]
+BUILD_OPTIONS = "nocheck noddebs parallel=2"
 
 
 def run(argv, timeout=600, check=True, **kw):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, **kw)
+    """subprocess.run in a session of its own: on timeout the whole group (dpkg-buildpackage's ninja and
+    compilers, lintian's workers) is killed, not only argv[0]."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kw) as p:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise AssertionError(f"{argv} took more than {timeout} s")
+    r = subprocess.CompletedProcess(argv, p.returncode, out, err)
     if check and r.returncode != 0:
         raise AssertionError(f"{argv} exited {r.returncode}:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}")
     return r
@@ -90,11 +108,9 @@ class PackagesTest(mmtest.TestCase):
                 shutil.copy(f, work)
         else:
             self._build(work)
-        debs = sorted(glob.glob(os.path.join(work, "*.deb")))
+        debs = sorted(d for d in glob.glob(os.path.join(work, "*.deb")) if "-dbgsym_" not in d)
         names = sorted(os.path.basename(d).split("_")[0] for d in debs)
-        self.assertEqual(names, sorted(PACKAGES + ["mailmoat-common-dbgsym", "mailmoat-spf-dbgsym",
-                                                   "mailmoat-grey-dbgsym", "mailmoat-dkim-dbgsym"]))
-        debs = [d for d in debs if "-dbgsym_" not in d]
+        self.assertEqual(names, sorted(PACKAGES))
 
         # 2. lintian: no errors; each warning tag is listed in docs/packaging.md.
         [changes] = glob.glob(os.path.join(work, "*.changes"))
@@ -110,6 +126,7 @@ class PackagesTest(mmtest.TestCase):
         # 3. Install.
         before = set(os.listdir("/etc/systemd/system")) if os.path.isdir("/etc/systemd/system") else set()
         main_cf = open("/etc/postfix/main.cf", "rb").read() if os.path.exists("/etc/postfix/main.cf") else None
+        self.had_data_dir = os.path.exists("/var/lib/mailmoat")
         self.addCleanup(self._purge_quietly)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         run(["apt-get", "install", "-y", "--no-install-recommends", *[os.path.abspath(d) for d in debs]],
@@ -133,11 +150,20 @@ class PackagesTest(mmtest.TestCase):
                 text = f.read()
             self.assertIn(f"socket = unix:/var/spool/postfix/mailmoat/{d}.sock", text)
             self.assertRegex(text, r"(?m)^#dns-timeout = 5s$")       # the defaults, commented
-            for page in (f"mailmoat-{d}",):
-                self.assertEqual(run(["man", "-w", page], check=False).returncode, 0, f"man {page}")
             self.assertTrue(os.path.exists(f"/lib/systemd/system/mailmoat-{d}.service"))
-        self.assertEqual(run(["man", "-w", "mailmoat"], check=False).returncode, 0)
-        self.assertEqual(run(["man", "-w", "5", "mailmoat-spf.conf"], check=False).returncode, 0)
+        # `man PAGE` works: section 8 per daemon, 5 per configuration file, 1 for the CLI.
+        pages = [("1", "mailmoat")] + [("8", f"mailmoat-{d}") for d in DAEMONS] + \
+                [("5", f"mailmoat-{d}.conf") for d in DAEMONS]
+        for section, page in pages:
+            r = run(["man", section, page], check=False, env=dict(os.environ, MANPAGER="cat", PAGER="cat",
+                                                                  MANWIDTH="80", LANG="C.UTF-8"))
+            self.assertEqual(r.returncode, 0, f"man {section} {page}: {r.stderr}")
+            self.assertRegex(r.stdout, r"(?m)^NAME$", f"man {section} {page}")
+            self.assertIn(page.split(".")[0], r.stdout)
+        for unit in ("mailmoat-dmarc-report.service", "mailmoat-dmarc-report.timer"):
+            self.assertTrue(os.path.exists(f"/lib/systemd/system/{unit}"), unit)
+        for f in ("mailmoat-spf", "mailmoat-grey", "mailmoat-dmarc"):
+            self.assertTrue(os.path.exists(f"/etc/fail2ban/filter.d/{f}.conf"), f)
         if main_cf is not None:
             self.assertEqual(open("/etc/postfix/main.cf", "rb").read(), main_cf, "main.cf was changed")
 
@@ -152,9 +178,11 @@ class PackagesTest(mmtest.TestCase):
         self.assertEqual(left, [], "files of the packages left after purge")
         for d in ("/run/mailmoat", "/var/spool/postfix/mailmoat", "/etc/mailmoat/keys", "/etc/mailmoat"):
             self.assertFalse(os.path.exists(d), f"{d} left after purge")
-        # Data is kept: the greylist database the scenario wrote.
+        # Data is kept: the greylist database and the DMARC store the scenario wrote.
         self.assertTrue(os.path.exists("/var/lib/mailmoat/grey.db"))
-        shutil.rmtree("/var/lib/mailmoat")
+        self.assertTrue(os.path.exists("/var/lib/mailmoat/dmarc.sqlite"))
+        if not self.had_data_dir:
+            shutil.rmtree("/var/lib/mailmoat")
         after = set(os.listdir("/etc/systemd/system")) if os.path.isdir("/etc/systemd/system") else set()
         self.assertEqual(after - before, set(), "systemd links left after purge")
         self.assertIsNotNone(pwd.getpwnam("mailmoat"), "the system user is kept (see docs/packaging.md)")
@@ -173,29 +201,40 @@ class PackagesTest(mmtest.TestCase):
             else:
                 shutil.copy2(s, os.path.join(src, f))
         t0 = time.monotonic()
-        env = dict(os.environ, DEB_BUILD_OPTIONS="parallel=2")
-        run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, timeout=5400, env=env)
-        print(f"dpkg-buildpackage: {time.monotonic() - t0:.0f} s")
+        env = dict(os.environ, DEB_BUILD_OPTIONS=BUILD_OPTIONS)
+        run(["dpkg-buildpackage", "-us", "-uc", "-b"], cwd=src, timeout=2400, env=env)
+        print(f"dpkg-buildpackage: {time.monotonic() - t0:.0f} s (load average {os.getloadavg()[0]:.1f})")
 
     def _purge_quietly(self):
+        """Cleanup on every path: purge what is still installed, remove the data the test made."""
         present = [p for p in PACKAGES if installed(p)]
         if present:
             run(["apt-get", "purge", "-y", *present], check=False, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        if not getattr(self, "had_data_dir", True) and os.path.isdir("/var/lib/mailmoat"):
+            shutil.rmtree("/var/lib/mailmoat", ignore_errors=True)
 
     def _scenario(self, work, uid):
         key, record = genkey(work)
+        table = os.path.join(work, "header_checks")
+        with open(table, "w", encoding="utf-8") as f:
+            f.write("/^Subject:.*cheap pills/ REJECT no pills here\n")
+        os.chmod(table, 0o644)
         os.chown(key, uid, grp.getgrnam("mailmoat").gr_gid)
         os.chmod(key, 0o600)
         zones = [
             "$ORIGIN sender.test.\n@ 300 IN SOA ns.test. hm.test. 1 3600 600 86400 60\n"
-            "@ 300 IN TXT \"v=spf1 ip4:127.0.0.1 -all\"\n",
+            "@ 300 IN TXT \"v=spf1 ip4:127.0.0.1 -all\"\n_dmarc 300 IN TXT \"v=DMARC1; p=reject\"\n",
+            "$ORIGIN bank.test.\n@ 300 IN SOA ns.test. hm.test. 1 3600 600 86400 60\n"
+            "@ 300 IN TXT \"v=spf1 -all\"\n_dmarc 300 IN TXT \"v=DMARC1; p=reject\"\n",
             "$ORIGIN forged.test.\n@ 300 IN SOA ns.test. hm.test. 1 3600 600 86400 60\n"
             "@ 300 IN TXT \"v=spf1 ip4:192.0.2.1 -all\"\n",
             "$ORIGIN mailmoat.test.\n@ 300 IN SOA ns.test. hm.test. 1 3600 600 86400 60\n" + txt("pkg._domainkey", record),
         ]
         extra = {"spf": ["--skip-networks=127.0.0.2"], "grey": ["--delay=2s", "--spf-keying=no"],
                  "dkim": ["--mode=sv", "--internal-hosts=127.0.0.2", "--domain=mailmoat.test", "--selector=pkg",
-                          f"--key-file={key}", "--authserv-id=mx.mailmoat.test"]}
+                          f"--key-file={key}", "--authserv-id=mx.mailmoat.test"],
+                 "dmarc": ["--authserv-id=mx.mailmoat.test"],
+                 "checks": [f"--header-checks=regexp:{table}"]}
         procs = []
         with mmtest.Sink() as sink, mmtest.DnsServer(zones) as dns:
             try:
@@ -228,13 +267,29 @@ class PackagesTest(mmtest.TestCase):
                                                      subject="inbound"))
                     [m] = mmtest.wait_until(lambda: sink.find("inbound"), 20, "inbound mail")
                     self.assertRegex(m.header("Received-SPF") or "", r"^pass ")
-                    self.assertIn("dkim=none", m.header("Authentication-Results") or "")
+                    ar = " ".join(v for k, v in m.headers() if k.lower() == "authentication-results")
+                    self.assertIn("dkim=none", ar)
+                    self.assertRegex(ar, r"dmarc=pass .*header\.from=sender\.test")
+                    # DMARC: a forged From of a p=reject domain (its SPF authorises nobody, no signature).
+                    forged_from = mmtest.swaks(pf, sender="a@sender.test", to="carol@example.net", subject="dmarc",
+                                               extra=["--header", "From: ceo@bank.test"])
+                    self.assertRejected(forged_from, "550", "DMARC")
+                    # checks: the header rule given on the command line.
+                    pills = mmtest.swaks(pf, sender="a@sender.test", to="carol@example.net", subject="cheap pills")
+                    self.assertRejected(pills, "5", "no pills here")
                     self.assertAccepted(mmtest.swaks(pf, sender="alice@mailmoat.test", to="bob@example.net",
                                                      subject="outbound", extra=["--local-interface", "127.0.0.2"]))
                     [o] = mmtest.wait_until(lambda: sink.find("outbound"), 20, "outbound mail")
                     raw = o.raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
                     records = {b"pkg._domainkey.mailmoat.test.": record}
                     self.assertTrue(dkim.verify(raw, dnsfunc=lambda n, timeout=5: records.get(n, "").encode()))
+            except BaseException:
+                for d in DAEMONS:
+                    path = os.path.join(work, f"{d}.log")
+                    if os.path.exists(path):
+                        with open(path, encoding="utf-8", errors="replace") as f:
+                            sys.stderr.write(f"--- installed mailmoat-{d} ---\n{f.read()[-3000:]}\n")
+                raise
             finally:
                 for p in procs:
                     mmtest.stop_process(p, "installed daemon")
