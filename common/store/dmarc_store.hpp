@@ -28,6 +28,15 @@ public:
     virtual ~DmarcStore() = default;
     /// Stores one evaluation durably before returning ok (a crash after ok loses nothing).
     [[nodiscard]] virtual RecordResult add(const dmarc::ReportRecord& record) = 0;
+    /// Stores several evaluations as add() does; result i belongs to records[i] (null pointers are
+    /// refused with Status::tempfail). This default calls add() for each; a store may write them in
+    /// one transaction.
+    [[nodiscard]] virtual std::vector<RecordResult> add_batch(const std::vector<const dmarc::ReportRecord*>& records) {
+        std::vector<RecordResult> out;
+        out.reserve(records.size());
+        for (const auto* r : records) out.push_back(r != nullptr ? add(*r) : RecordResult{Status::tempfail, "no record"});
+        return out;
+    }
     /// Evaluations whose policy.domain is `policy_domain` (empty: every domain) with
     /// from <= time < until, oldest first; at most `limit`.
     [[nodiscard]] virtual RecordsResult records(const std::string& policy_domain, std::int64_t from,

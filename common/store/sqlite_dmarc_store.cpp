@@ -238,10 +238,25 @@ struct SqliteDmarcStore::Pending {
 };
 
 RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
-    Pending mine{&r, {}, false};
+    auto out = add_batch({&r});
+    return std::move(out.front());
+}
+
+std::vector<RecordResult> SqliteDmarcStore::add_batch(const std::vector<const dmarc::ReportRecord*>& records) {
+    std::vector<Pending> mine;
+    mine.reserve(records.size());
+    for (const auto* r : records) mine.push_back(Pending{r, {}, false});
     std::unique_lock lock(queue_mutex_);
-    queue_.push_back(&mine);
-    while (!mine.done) {
+    for (auto& p : mine) {
+        if (p.record == nullptr) {
+            p.result = {Status::tempfail, "no record"};
+            p.done = true;
+        } else {
+            queue_.push_back(&p);
+        }
+    }
+    const auto all_done = [&] { return std::all_of(mine.begin(), mine.end(), [](const Pending& p) { return p.done; }); };
+    while (!all_done()) {
         if (writing_) {
             queue_done_.wait(lock);
             continue;
@@ -263,7 +278,10 @@ RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
         writing_ = false;
         queue_done_.notify_all();
     }
-    return mine.result;
+    std::vector<RecordResult> out;
+    out.reserve(mine.size());
+    for (auto& p : mine) out.push_back(std::move(p.result));
+    return out;
 }
 
 void SqliteDmarcStore::write_batch(const std::vector<Pending*>& batch) {

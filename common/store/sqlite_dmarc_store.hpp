@@ -21,6 +21,8 @@ public:
     ~SqliteDmarcStore() override;
 
     RecordResult add(const dmarc::ReportRecord& record) override;
+    /// Queued and committed together with any concurrent add() (one transaction).
+    std::vector<RecordResult> add_batch(const std::vector<const dmarc::ReportRecord*>& records) override;
     RecordsResult records(const std::string& policy_domain, std::int64_t from, std::int64_t until,
                           std::size_t limit) override;
     [[nodiscard]] std::string describe() const override { return "sqlite:" + options_.path; }

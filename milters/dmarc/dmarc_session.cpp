@@ -538,6 +538,18 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
             rec.overrides.insert(rec.overrides.end(), o.overrides.begin(), o.overrides.end());
             rec.dkim = dkim_out;
             if (!spf_out.domain.empty()) rec.spf.push_back(spf_out);
+            if (rt_->writer) {
+                // Written a moment later by the writer thread, which logs and counts a failure.
+                if (!rt_->writer->submit(std::move(rec), qid)) {
+                    log::warning().queue_id(qid).kv("store", rt_->store->describe()).kv("error", "store queue full")
+                        .kv("store_failures", rt_->counters->store_failures.load(std::memory_order_relaxed))
+                        .msg("evaluation not recorded");
+                    store_state = "failed";
+                } else if (store_state == "ok") {
+                    store_state = "queued";
+                }
+                continue;
+            }
             const auto r = rt_->store->add(rec);
             if (r.status != store::Status::ok) {
                 const auto n = rt_->counters->store_failures.fetch_add(1, std::memory_order_relaxed) + 1;

@@ -23,6 +23,7 @@
 #include "common/store/dmarc_store.hpp"
 #include "common/table/table.hpp"
 #include "common/util/clock.hpp"
+#include "milters/dmarc/record_writer.hpp"
 #include "milters/dmarc/settings.hpp"
 
 namespace mailmoat::dmarcd {
@@ -57,6 +58,7 @@ struct Runtime {
     dmarc::Options options;                       // discovery method and PSL
     std::shared_ptr<const table::Table> overrides;  // nullptr: none
     std::shared_ptr<store::DmarcStore> store;       // nullptr: store none
+    std::shared_ptr<RecordWriter> writer;           // set: records go through it (store-write background)
     std::shared_ptr<Counters> counters = std::make_shared<Counters>();
     Engine engine;
     ArcCheck arc;                                   // empty: common/arc's verifier (with trusted-arc-sealers)

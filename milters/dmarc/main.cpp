@@ -1,4 +1,6 @@
 // milters/dmarc/main.cpp - mailmoat-dmarc: settings, resolver, PSL, override table, store, milter runner, signals.
+#include <atomic>
+#include <cstdint>
 #include <exception>
 #include <memory>
 
@@ -51,9 +53,22 @@ std::shared_ptr<store::DmarcStore> open_store(const dmarcd::Settings& s, std::sh
     return std::make_shared<store::SqliteDmarcStore>(o);
 }
 
+// The record writer (store-write background) lives as long as its store: kept across reloads with it;
+// a reload that changes the store or selects before-reply drops the old writer, which writes its queue
+// once the sessions still using the old runtime let go of it.
+std::shared_ptr<dmarcd::RecordWriter> open_writer(const dmarcd::Settings& s, const std::shared_ptr<store::DmarcStore>& store,
+                                                  const std::shared_ptr<dmarcd::Counters>& counters,
+                                                  std::shared_ptr<dmarcd::RecordWriter> current) {
+    if (!store || !s.store_write_background) return nullptr;
+    if (current && &current->store() == store.get()) return current;
+    return std::make_shared<dmarcd::RecordWriter>(
+        store, std::shared_ptr<std::atomic<std::uint64_t>>(counters, &counters->store_failures));
+}
+
 std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::PublicKeyCache> cache,
                                                std::shared_ptr<dmarcd::Counters> counters,
-                                               std::shared_ptr<store::DmarcStore> store) {
+                                               std::shared_ptr<store::DmarcStore> store,
+                                               std::shared_ptr<dmarcd::RecordWriter> writer) {
     auto rt = std::make_shared<dmarcd::Runtime>();
     const auto& s = *l.settings;
     rt->resolver = dns::make_resolver(s.common.dns_server,
@@ -63,6 +78,7 @@ std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::P
     rt->options = std::move(l.options);
     rt->overrides = std::move(l.overrides);
     rt->store = std::move(store);
+    rt->writer = std::move(writer);
     rt->key_cache = std::move(cache);
     rt->clock = std::make_shared<util::SystemClock>();
     rt->counters = std::move(counters);
@@ -78,7 +94,8 @@ std::string describe(const dmarcd::Runtime& rt) {
     const auto& s = *rt.settings;
     return std::string("discovery=") + (s.discovery == dmarc::Discovery::psl ? "psl" : "treewalk") +
            " spf-source=" + dmarcd::source_name(s.spf_source) + " dkim-source=" + dmarcd::source_name(s.dkim_source) +
-           " store=" + (rt.store ? rt.store->describe() : std::string("none"));
+           " store=" + (rt.store ? rt.store->describe() : std::string("none")) +
+           (rt.store ? (rt.writer ? " store-write=background" : " store-write=before-reply") : "");
 }
 
 }  // namespace
@@ -96,7 +113,10 @@ int main(int argc, char** argv) {
         // The store is opened before privileges are dropped: its directory must be writable by the
         // daemon's user for new WAL files, which the packaging arranges (/var/lib/mailmoat).
         auto store = open_store(*loaded.settings, nullptr);
-        auto rt = runtime(std::move(loaded), key_cache, counters, store);
+        auto writer = open_writer(*loaded.settings, store, counters, nullptr);
+        auto rt = runtime(std::move(loaded), key_cache, counters, store, writer);
+        store.reset();
+        writer.reset();  // owned by the runtime from here: released (and drained) with it
         auto options = dmarcd::runner_options(start.common.socket);
         options.socket_owner = start.common.socket_owner;
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
@@ -109,7 +129,8 @@ int main(int argc, char** argv) {
             [&] {
                 auto l = load(daemon::reload(schema, argc, argv));
                 auto st = open_store(*l.settings, rt->store);
-                rt = runtime(std::move(l), key_cache, counters, st);
+                auto w = open_writer(*l.settings, st, counters, rt->writer);
+                rt = runtime(std::move(l), key_cache, counters, st, w);
                 runner.set_factory(factory(rt));
                 log::notice().kv("store_failures", counters->store_failures.load()).kv("evaluations", counters->evaluations.load())
                     .msg("configuration reloaded");

@@ -87,6 +87,9 @@ config::Schema make_schema() {
                "trusted_forwarder) (RFC 8617; no sealing).");
     s.add_string("store", "sqlite:/var/lib/mailmoat/dmarc.sqlite", "Where evaluations are recorded for aggregate reports: "
                  "sqlite:/path, or none (OpenDMARC HistoryFile).");
+    s.add_string("store-write", "background", "background: evaluations are queued and written by one thread, many per "
+                 "transaction, and the reply does not wait for the store (a stop or reload writes the queue first; a crash "
+                 "can lose the last milliseconds); before-reply: each reply waits until its evaluation is committed.");
     s.add_string("on-dns-error", "accept", "A policy lookup that fails temporarily: accept (with dmarc=temperror) or tempfail (451 4.7.5).");
     s.add_bool("add-auth-results", true, "Also write the spf= and dkim= results this milter computed itself into its Authentication-Results.");
     s.add_uint("max-signatures-to-verify", 5, 1, 64, "DKIM signatures evaluated per message with dkim-source self.");
@@ -155,6 +158,10 @@ Settings build_settings(const config::Values& v) {
         if (path.empty() || path.front() != '/')
             throw v.error("store", "expected sqlite:/absolute/path or none (no shared store is available in this version)");
     }
+    const auto& write = v.str("store-write");
+    if (write == "background") s.store_write_background = true;
+    else if (write == "before-reply") s.store_write_background = false;
+    else throw v.error("store-write", "expected background or before-reply");
     const auto& dns = v.str("on-dns-error");
     if (dns == "accept") s.tempfail_on_dns_error = false;
     else if (dns == "tempfail") s.tempfail_on_dns_error = true;

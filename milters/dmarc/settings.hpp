@@ -48,6 +48,7 @@ struct Settings {
     std::string override_table;                     // spec, empty: none
     std::vector<std::string> trusted_arc_sealers;   // lower-cased A-label domains
     std::string store;                              // "sqlite:/path" or "none"
+    bool store_write_background = true;            // store-write background (else before-reply)
     bool tempfail_on_dns_error = false;
     bool add_spf_dkim_results = true;               // self-computed spf=/dkim= also go into our A-R
     std::size_t max_signatures_to_verify = 5;

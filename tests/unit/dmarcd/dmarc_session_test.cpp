@@ -266,6 +266,26 @@ TEST_CASE("dmarcd session: pass is accepted with dmarc=pass in Authentication-Re
     CHECK(row.spf[0].result == "pass");
 }
 
+TEST_CASE("dmarcd session: with store-write background the records go through the writer", "[dmarcd]") {
+    Fixture f;
+    f.answers["sender.example"] = eval(dmarc::Result::pass, "reject", dmarc::Disposition::none);
+    f.answers["victim.example"] = eval(dmarc::Result::fail, "reject", dmarc::Disposition::reject);
+    f.start();
+    auto failures = std::make_shared<std::atomic<std::uint64_t>>(0);
+    auto writer = std::make_shared<dmarcd::RecordWriter>(f.store, failures);
+    f.rt->writer = writer;
+    CHECK(f.message({{"From", "A <a@sender.example>"}}) == milter::Status::continue_);
+    CHECK(f.message({{"From", "CEO <ceo@victim.example>"}}) == milter::Status::reject);
+    f.rt->writer.reset();
+    f.session.reset();
+    writer.reset();  // the last owner: writes what is queued and stops
+    REQUIRE(f.store->rows.size() == 2);
+    CHECK(f.store->rows[0].header_from == "sender.example");
+    CHECK(f.store->rows[1].header_from == "victim.example");
+    CHECK(f.store->rows[1].disposition == "reject");
+    CHECK(failures->load() == 0);
+}
+
 TEST_CASE("dmarcd session: p=reject failure is rejected 550 5.7.1 naming the domain, and recorded", "[dmarcd]") {
     Fixture f;
     f.answers["victim.example"] = eval(dmarc::Result::fail, "reject", dmarc::Disposition::reject);

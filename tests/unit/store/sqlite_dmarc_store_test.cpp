@@ -123,3 +123,23 @@ TEST_CASE("concurrent writers share commits and every add() that says ok is stor
     REQUIRE(got.records.size() == static_cast<std::size_t>(threads * per_thread));
     for (int i = 0; i < threads * per_thread; ++i) CHECK(got.records[static_cast<std::size_t>(i)].time == i);
 }
+
+TEST_CASE("add_batch stores every record of the batch in order, and refuses a null pointer alone") {
+    TempDir dir;
+    st::SqliteDmarcStore store({(dir.path / "dmarc.db").string()});
+    const auto a = sample(10, "batch.example");
+    const auto b = sample(20, "batch.example");
+    const auto c = sample(30, "batch.example");
+    const auto results = store.add_batch({&a, nullptr, &b, &c});
+    REQUIRE(results.size() == 4);
+    CHECK(results[0].status == st::Status::ok);
+    CHECK(results[1].status == st::Status::tempfail);
+    CHECK(results[2].status == st::Status::ok);
+    CHECK(results[3].status == st::Status::ok);
+    const auto got = store.records("batch.example", 0, 100, 10);
+    REQUIRE(got.records.size() == 3);
+    CHECK(got.records[0].time == 10);
+    CHECK(got.records[1].time == 20);
+    CHECK(got.records[2].time == 30);
+    CHECK(store.add_batch({}).empty());
+}
