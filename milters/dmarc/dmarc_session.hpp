@@ -23,6 +23,7 @@
 #include "common/store/dmarc_store.hpp"
 #include "common/table/table.hpp"
 #include "common/util/clock.hpp"
+#include "milters/dmarc/failure_reports.hpp"
 #include "milters/dmarc/settings.hpp"
 
 namespace mailmoat::dmarcd {
@@ -61,6 +62,7 @@ struct Runtime {
     Engine engine;
     ArcCheck arc;                                   // empty: common/arc's verifier (with trusted-arc-sealers)
     std::function<unsigned()> sample;               // [0,100) for legacy pct=; empty: random
+    std::shared_ptr<FailureReporter> failure_reporter;  // nullptr: no failure reports (RFC 9991)
 };
 
 /// Header fields kept per message (From, Authentication-Results, Received-SPF, ARC-*).
@@ -167,6 +169,8 @@ private:
     bool overflow_ = false;
     std::unique_ptr<dkim::Verifier> verifier_;
     std::unique_ptr<arc::Verifier> arc_verifier_;  // only with trusted-arc-sealers
+    bool copy_headers_ = false;                    // failure-reports on: keep the header for a report
+    HeaderCopy header_copy_;
 };
 
 /// Actions, stages and macros mailmoat-dmarc asks of the MTA.

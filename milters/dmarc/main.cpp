@@ -53,7 +53,8 @@ std::shared_ptr<store::DmarcStore> open_store(const dmarcd::Settings& s, std::sh
 
 std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::PublicKeyCache> cache,
                                                std::shared_ptr<dmarcd::Counters> counters,
-                                               std::shared_ptr<store::DmarcStore> store) {
+                                               std::shared_ptr<store::DmarcStore> store,
+                                               std::shared_ptr<dmarcd::FailureReporter> reporter) {
     auto rt = std::make_shared<dmarcd::Runtime>();
     const auto& s = *l.settings;
     rt->resolver = dns::make_resolver(s.common.dns_server,
@@ -67,6 +68,7 @@ std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::P
     rt->clock = std::make_shared<util::SystemClock>();
     rt->counters = std::move(counters);
     rt->engine = dmarcd::default_engine();
+    rt->failure_reporter = std::move(reporter);
     return rt;
 }
 
@@ -78,7 +80,8 @@ std::string describe(const dmarcd::Runtime& rt) {
     const auto& s = *rt.settings;
     return std::string("discovery=") + (s.discovery == dmarc::Discovery::psl ? "psl" : "treewalk") +
            " spf-source=" + dmarcd::source_name(s.spf_source) + " dkim-source=" + dmarcd::source_name(s.dkim_source) +
-           " store=" + (rt.store ? rt.store->describe() : std::string("none"));
+           " store=" + (rt.store ? rt.store->describe() : std::string("none")) +
+           " failure-reports=" + (s.failure_reports.enabled ? "yes" : "no");
 }
 
 }  // namespace
@@ -96,7 +99,10 @@ int main(int argc, char** argv) {
         // The store is opened before privileges are dropped: its directory must be writable by the
         // daemon's user for new WAL files, which the packaging arranges (/var/lib/mailmoat).
         auto store = open_store(*loaded.settings, nullptr);
-        auto rt = runtime(std::move(loaded), key_cache, counters, store);
+        // Failure reports: one worker for the daemon's life (it is idle unless failure-reports is on), started
+        // after the signal mask is set so that it never takes a signal meant for the main loop.
+        auto reporter = std::make_shared<dmarcd::FailureReporter>();
+        auto rt = runtime(std::move(loaded), key_cache, counters, store, reporter);
         auto options = dmarcd::runner_options(start.common.socket);
         options.socket_owner = start.common.socket_owner;
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
             [&] {
                 auto l = load(daemon::reload(schema, argc, argv));
                 auto st = open_store(*l.settings, rt->store);
-                rt = runtime(std::move(l), key_cache, counters, st);
+                rt = runtime(std::move(l), key_cache, counters, st, reporter);
                 runner.set_factory(factory(rt));
                 log::notice().kv("store_failures", counters->store_failures.load()).kv("evaluations", counters->evaluations.load())
                     .msg("configuration reloaded");
