@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstddef>
 #include <ctime>
 
 #include "common/crypto/base64.hpp"
@@ -271,7 +272,7 @@ std::string build_failure_report(const FailureReport& r) {
     fb += "Version: 1\n";
     fb += "User-Agent: " + one_line(r.user_agent) + "\n";
     fb += std::string("Auth-Failure: ") + auth_failure + "\n";
-    fb += mail::fold_header("Authentication-Results", " " + hide(one_line(r.auth_results)), 78, "\n");
+    fb += mail::fold_header("Authentication-Results", hide(one_line(r.auth_results)), 78, "\n") + "\n";
     if (r.kind == FailureKind::dmarc) fb += "Identity-Alignment: " + (r.identity_alignment.empty() ? std::string("none") : r.identity_alignment) + "\n";
     for (const auto& d : r.dkim_failures) {
         if (d.domain.empty()) continue;
