@@ -132,7 +132,8 @@ using milter::wire_value;
 /// rejects (550 5.7.1 naming the domain), holds (milter quarantine) or adds a header, deletes
 /// Authentication-Results fields that claim our authserv-id when it is not trusted (RFC 8601 §5),
 /// inserts its own at the top, records every evaluation in the store (a store failure is logged and
-/// counted, never blocks mail) and logs one line. An unexpected failure tempfails the message.
+/// counted, never blocks mail), hands failure reports to Runtime::failure_reporter when failure-reports
+/// is on (decided here, sent by its worker) and logs one line. An unexpected failure tempfails the message.
 class DmarcSession final : public milter::Session {
 public:
     explicit DmarcSession(std::shared_ptr<const Runtime> rt) : rt_(std::move(rt)) {}
