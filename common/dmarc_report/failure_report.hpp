@@ -62,7 +62,7 @@ enum class FailureKind { dmarc, dkim, spf };
 
 /// Replaces the local-part of every address in `text` (dot-atom or quoted-string before an '@' that is
 /// followed by a domain) by an opaque token: the first 16 characters of base64(SHA-256(key || local-part))
-/// (RFC 6590 §4; RFC 9991 Appendix A: "local-parts ... are PII ... redacting them"). The same local-part
+/// (the method of RFC 6590; RFC 9991 Appendix A: "local-parts ... are PII ... redacting them"). The same local-part
 /// gives the same token under one key, so a report consumer can still correlate. Domains stay. Never throws.
 [[nodiscard]] std::string redact_local_parts(std::string_view text, std::string_view key);
 

@@ -117,7 +117,7 @@ private:
 
     Deliver deliver_;
     Now now_;
-    std::string redaction_key_;  // random per process (RFC 6590 §4: a secret known only to the reporter)
+    std::string redaction_key_;  // random per process (RFC 6590: a secret known only to the reporter)
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::condition_variable idle_cv_;
