@@ -200,6 +200,7 @@ void fill_policy(PolicyLookup& out, const std::string& domain, const Record& rec
     p.psd = rec.psd;
     p.discovery_method = discovery == Discovery::psl ? "psl" : "treewalk";
     p.rua = rec.rua;
+    p.ruf = rec.ruf_published;
     for (const auto& n : rec.notes) out.notes.push_back("_dmarc." + domain + ": " + n);
 }
 

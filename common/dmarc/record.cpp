@@ -61,7 +61,7 @@ bool valid_fo(std::string_view v) {
 }
 
 void parse_uri_list(std::string_view value, const char* tag, std::vector<std::string>& out,
-                    std::vector<std::string>& notes) {
+                    std::vector<std::string>& notes, std::vector<std::string>* published = nullptr) {
     std::size_t pos = 0;
     for (;;) {
         std::size_t comma = value.find(',', pos);
@@ -72,8 +72,10 @@ void parse_uri_list(std::string_view value, const char* tag, std::vector<std::st
                             " URIs; the rest are ignored");
             return;
         }
-        if (parse_report_uri(item, uri))
+        if (parse_report_uri(item, uri)) {
             out.push_back(std::move(uri));
+            if (published) published->emplace_back(item);
+        }
         else
             notes.push_back(std::string(tag) + "= URI " + shown(item) + " is not a valid URI: ignored");
         if (comma == std::string_view::npos) return;
@@ -210,7 +212,7 @@ ParsedRecord parse_record(std::string_view text) {
         } else if (tag == "rua") {
             parse_uri_list(raw, "rua", r.rua, r.notes);
         } else if (tag == "ruf") {
-            parse_uri_list(raw, "ruf", r.ruf, r.notes);
+            parse_uri_list(raw, "ruf", r.ruf, r.notes, &r.ruf_published);
         } else if (tag == "rf" || tag == "ri") {
             r.notes.push_back("tag " + tag + "= (RFC 7489, removed by RFC 9989) ignored");
         } else {

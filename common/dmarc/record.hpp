@@ -35,6 +35,7 @@ struct Record {
     std::string fo;             // as published when valid; empty when absent or invalid
     std::vector<std::string> rua;  // syntactically valid URIs, "!size" suffixes removed (§4.8 obs-dmarc-uri)
     std::vector<std::string> ruf;
+    std::vector<std::string> ruf_published;  // the valid ruf URIs as published, "!size" kept (RFC 9991 §2 limits)
     std::vector<std::string> notes;  // what was ignored or defaulted and why (for `mailmoat dmarc check`)
 };
 

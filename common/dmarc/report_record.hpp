@@ -22,6 +22,7 @@ struct PublishedPolicy {
     std::string psd;               // y | n | u (absent)
     std::string discovery_method;  // "treewalk" | "psl"
     std::vector<std::string> rua;  // the rua URIs as published (unverified)
+    std::vector<std::string> ruf;  // the ruf URIs as published with any "!size" (unverified; not stored)
 };
 
 /// One DKIM signature's outcome (RFC 9990 <auth_results><dkim>).

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -84,6 +85,11 @@ DeliveryResult deliver_sendmail(const std::vector<std::string>& argv_in, const s
     if (pid == 0) {
         // Own process group, so that a timeout also ends what the command started (postdrop, ...).
         ::setpgid(0, 0);
+        // A daemon's worker thread runs with the signals blocked that its main loop waits for; the
+        // command must not inherit that mask (a timeout's SIGKILL works anyway, a SIGTERM would not).
+        sigset_t none;
+        ::sigemptyset(&none);
+        ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
         ::dup2(rd.get(), 0);
         ::execv(argv[0], argv.data());
         _exit(127);

@@ -250,6 +250,7 @@ milter::Status DmarcSession::on_envfrom(const std::vector<std::string_view>& arg
         vc.key_cache = rt_->key_cache;
         verifier_ = std::make_unique<dkim::Verifier>(*rt_->resolver, *rt_->clock, vc);
     }
+    copy_headers_ = rt_->failure_reporter && rt_->settings->failure_reports.enabled;
     if (!rt_->settings->trusted_arc_sealers.empty() && !rt_->arc) {
         arc::VerifierConfig ac;
         ac.key_cache = rt_->key_cache;
@@ -281,6 +282,7 @@ void DmarcSession::keep(std::vector<mail::HeaderField>& where, std::string_view 
 
 milter::Status DmarcSession::on_header(std::string_view name, std::string_view value) {
     if (!skip_reason_.empty()) return milter::Status::continue_;
+    if (copy_headers_) header_copy_.add(name, value);
     if (verifier_ || arc_verifier_) {
         const auto wire = wire_value(value);
         if (verifier_) verifier_->add_header(name, wire);
@@ -560,6 +562,15 @@ milter::Status DmarcSession::on_eom(milter::Modifier& m) {
         }
     }
 
+    // 8b. Failure reports (RFC 9991): decided here, built and sent by the reporter's worker thread.
+    if (copy_headers_) {
+        FailureMessage fm{qid, ip_text, sender_, mail_from_domain_, s.authserv_id,
+                          delivery_result(strictest->applied, s.quarantine_action), spf_out, dkim_out};
+        std::vector<std::pair<std::string, const dmarc::Evaluation*>> evaluated;
+        for (const auto& o : evals) evaluated.emplace_back(o.domain, &o.e);
+        offer_failure_reports(*rt_->failure_reporter, rt_->settings, rt_->resolver, fm, header_copy_.fields(), evaluated);
+    }
+
     // 9. Act and log one line.
     std::string dkim_summary;
     for (const auto& d : dkim_out) {
@@ -665,6 +676,8 @@ void DmarcSession::reset() {
     overflow_ = false;
     verifier_.reset();
     arc_verifier_.reset();
+    copy_headers_ = false;
+    header_copy_.clear();
 }
 
 milter::RunnerOptions runner_options(const util::SocketSpec& socket) {

@@ -23,6 +23,7 @@
 #include "common/store/dmarc_store.hpp"
 #include "common/table/table.hpp"
 #include "common/util/clock.hpp"
+#include "milters/dmarc/failure_reports.hpp"
 #include "milters/dmarc/record_writer.hpp"
 #include "milters/dmarc/settings.hpp"
 
@@ -63,6 +64,7 @@ struct Runtime {
     Engine engine;
     ArcCheck arc;                                   // empty: common/arc's verifier (with trusted-arc-sealers)
     std::function<unsigned()> sample;               // [0,100) for legacy pct=; empty: random
+    std::shared_ptr<FailureReporter> failure_reporter;  // nullptr: no failure reports (RFC 9991)
 };
 
 /// Header fields kept per message (From, Authentication-Results, Received-SPF, ARC-*).
@@ -132,7 +134,8 @@ using milter::wire_value;
 /// rejects (550 5.7.1 naming the domain), holds (milter quarantine) or adds a header, deletes
 /// Authentication-Results fields that claim our authserv-id when it is not trusted (RFC 8601 §5),
 /// inserts its own at the top, records every evaluation in the store (a store failure is logged and
-/// counted, never blocks mail) and logs one line. An unexpected failure tempfails the message.
+/// counted, never blocks mail), hands failure reports to Runtime::failure_reporter when failure-reports
+/// is on (decided here, sent by its worker) and logs one line. An unexpected failure tempfails the message.
 class DmarcSession final : public milter::Session {
 public:
     explicit DmarcSession(std::shared_ptr<const Runtime> rt) : rt_(std::move(rt)) {}
@@ -169,6 +172,8 @@ private:
     bool overflow_ = false;
     std::unique_ptr<dkim::Verifier> verifier_;
     std::unique_ptr<arc::Verifier> arc_verifier_;  // only with trusted-arc-sealers
+    bool copy_headers_ = false;                    // failure-reports on: keep the header for a report
+    HeaderCopy header_copy_;
 };
 
 /// Actions, stages and macros mailmoat-dmarc asks of the MTA.

@@ -68,7 +68,8 @@ std::shared_ptr<dmarcd::RecordWriter> open_writer(const dmarcd::Settings& s, con
 std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::PublicKeyCache> cache,
                                                std::shared_ptr<dmarcd::Counters> counters,
                                                std::shared_ptr<store::DmarcStore> store,
-                                               std::shared_ptr<dmarcd::RecordWriter> writer) {
+                                               std::shared_ptr<dmarcd::RecordWriter> writer,
+                                               std::shared_ptr<dmarcd::FailureReporter> reporter) {
     auto rt = std::make_shared<dmarcd::Runtime>();
     const auto& s = *l.settings;
     rt->resolver = dns::make_resolver(s.common.dns_server,
@@ -83,6 +84,7 @@ std::shared_ptr<const dmarcd::Runtime> runtime(Loaded l, std::shared_ptr<dkim::P
     rt->clock = std::make_shared<util::SystemClock>();
     rt->counters = std::move(counters);
     rt->engine = dmarcd::default_engine();
+    rt->failure_reporter = std::move(reporter);
     return rt;
 }
 
@@ -95,7 +97,8 @@ std::string describe(const dmarcd::Runtime& rt) {
     return std::string("discovery=") + (s.discovery == dmarc::Discovery::psl ? "psl" : "treewalk") +
            " spf-source=" + dmarcd::source_name(s.spf_source) + " dkim-source=" + dmarcd::source_name(s.dkim_source) +
            " store=" + (rt.store ? rt.store->describe() : std::string("none")) +
-           (rt.store ? (rt.writer ? " store-write=background" : " store-write=before-reply") : "");
+           (rt.store ? (rt.writer ? " store-write=background" : " store-write=before-reply") : "") +
+           " failure-reports=" + (s.failure_reports.enabled ? "yes" : "no");
 }
 
 }  // namespace
@@ -114,7 +117,10 @@ int main(int argc, char** argv) {
         // daemon's user for new WAL files, which the packaging arranges (/var/lib/mailmoat).
         auto store = open_store(*loaded.settings, nullptr);
         auto writer = open_writer(*loaded.settings, store, counters, nullptr);
-        auto rt = runtime(std::move(loaded), key_cache, counters, store, writer);
+        // Failure reports: one worker for the daemon's life (it is idle unless failure-reports is on), started
+        // after the signal mask is set so that it never takes a signal meant for the main loop.
+        auto reporter = std::make_shared<dmarcd::FailureReporter>();
+        auto rt = runtime(std::move(loaded), key_cache, counters, store, writer, reporter);
         store.reset();
         writer.reset();  // owned by the runtime from here: released (and drained) with it
         auto options = dmarcd::runner_options(start.common.socket);
@@ -130,7 +136,7 @@ int main(int argc, char** argv) {
                 auto l = load(daemon::reload(schema, argc, argv));
                 auto st = open_store(*l.settings, rt->store);
                 auto w = open_writer(*l.settings, st, counters, rt->writer);
-                rt = runtime(std::move(l), key_cache, counters, st, w);
+                rt = runtime(std::move(l), key_cache, counters, st, w, reporter);
                 runner.set_factory(factory(rt));
                 log::notice().kv("store_failures", counters->store_failures.load()).kv("evaluations", counters->evaluations.load())
                     .msg("configuration reloaded");

@@ -97,6 +97,21 @@ config::Schema make_schema() {
     s.add_bool("skip-authenticated", true, "Do not evaluate mail from SASL-authenticated clients (OpenDMARC IgnoreAuthenticatedClients).");
     s.add_list("skip-hosts", {}, "Client addresses or networks whose mail is not evaluated (OpenDMARC IgnoreHosts); mail without a "
                "client address (local submission through non_smtpd_milters) is never evaluated.");
+    s.add_bool("failure-reports", false, "Send failure (ruf) reports (RFC 9991, RFC 6591 AFRF) to the ruf= addresses of failing "
+               "domains as their fo= asks: header fields only, never the body (OpenDMARC FailureReports). Off by default for privacy.");
+    s.add_string("failure-reports-sender", "", "From and envelope sender of failure reports; empty: postmaster@ the authserv-id "
+                 "(OpenDMARC FailureReportsSentBy).");
+    s.add_list("failure-reports-bcc", {}, "Addresses that receive a copy of every failure report sent (OpenDMARC FailureReportsBcc).");
+    s.add_bool("failure-reports-on-none", false, "Also report for domains whose policy is none (OpenDMARC FailureReportsOnNone).");
+    s.add_uint("failure-reports-rate-limit", 10, 1, 1000000, "Failure reports sent at most per destination domain per hour; "
+               "the rest are dropped and logged (RFC 9991 §2, §8.1).");
+    s.add_bool("failure-reports-redact", true, "Replace the local-parts of addresses in reports by opaque tokens (RFC 6590) and "
+               "defang links (RFC 9991 §7).");
+    s.add_string("failure-reports-sendmail", "/usr/sbin/sendmail -i", "Command (words, no shell) that delivers a report; "
+                 "\"-f SENDER -- RCPT\" is appended.");
+    s.add_string("failure-reports-smtp", "", "HOST:PORT: deliver reports by SMTP there instead of through the sendmail command.");
+    s.add_uint("failure-reports-queue", 100, 1, 100000, "Reports waiting for delivery; a report beyond this is dropped and logged "
+               "(mail is never delayed by reporting).");
     s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket (avoids a ~40 ms stall per modified message).");
     return s;
 }
@@ -176,6 +191,51 @@ Settings build_settings(const config::Values& v) {
         if (!net) throw v.error("skip-hosts", "not an address or network: '" + n + "'");
         s.skip_hosts.push_back(*net);
     }
+    auto& fr = s.failure_reports;
+    fr.enabled = v.flag("failure-reports");
+    fr.sender = v.str("failure-reports-sender");
+    if (fr.sender.empty()) fr.sender = "postmaster@" + s.authserv_id;
+    auto check_address = [&](const std::string& a, const char* key) {
+        const auto at = a.rfind('@');
+        if (a.size() > 254 || at == std::string::npos || at == 0 || at + 1 == a.size() ||
+            std::any_of(a.begin(), a.end(), [](char c) { return c <= ' ' || c == '<' || c == '>' || c == ',' || c == '"' || c == 0x7f; }))
+            throw v.error(key, "not a plain e-mail address: '" + a + "'");
+    };
+    check_address(fr.sender, "failure-reports-sender");
+    for (const auto& b : v.list("failure-reports-bcc")) {
+        check_address(b, "failure-reports-bcc");
+        fr.bcc.push_back(b);
+    }
+    fr.on_none = v.flag("failure-reports-on-none");
+    fr.rate_per_hour = static_cast<unsigned>(v.uint("failure-reports-rate-limit"));
+    fr.redact = v.flag("failure-reports-redact");
+    {
+        const auto& cmd = v.str("failure-reports-sendmail");
+        std::size_t i = 0;
+        while (i < cmd.size()) {
+            while (i < cmd.size() && (cmd[i] == ' ' || cmd[i] == '\t')) ++i;
+            const auto start = i;
+            while (i < cmd.size() && cmd[i] != ' ' && cmd[i] != '\t') ++i;
+            if (i > start) fr.sendmail.push_back(cmd.substr(start, i - start));
+        }
+    }
+    const auto& smtp = v.str("failure-reports-smtp");
+    if (!smtp.empty()) {
+        const auto colon = smtp.rfind(':');
+        std::uint64_t port = 0;
+        const auto digits = colon == std::string::npos ? std::string() : smtp.substr(colon + 1);
+        const bool ok = colon != std::string::npos && colon > 0 && !digits.empty() && digits.size() <= 5 &&
+                        std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                        (port = std::stoull(digits)) >= 1 && port <= 65535;
+        if (!ok) throw v.error("failure-reports-smtp", "expected HOST:PORT");
+        fr.smtp_host = smtp.substr(0, colon);
+        if (fr.smtp_host.size() > 2 && fr.smtp_host.front() == '[' && fr.smtp_host.back() == ']')
+            fr.smtp_host = fr.smtp_host.substr(1, fr.smtp_host.size() - 2);
+        fr.smtp_port = static_cast<std::uint16_t>(port);
+    } else if (fr.sendmail.empty() || fr.sendmail.front().empty() || fr.sendmail.front().front() != '/') {
+        throw v.error("failure-reports-sendmail", "expected an absolute command path (and arguments)");
+    }
+    fr.queue_size = static_cast<std::size_t>(v.uint("failure-reports-queue"));
     return s;
 }
 

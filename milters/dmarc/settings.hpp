@@ -1,6 +1,7 @@
 // milters/dmarc/settings.hpp - mailmoat-dmarc settings: schema, validation, override table, store, PSL.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -32,6 +33,20 @@ struct OverrideValue {
 };
 [[nodiscard]] OverrideValue parse_override_value(std::string_view value);
 
+/// Failure (ruf) reports (RFC 9991): off unless enabled; see milters/dmarc/failure_reports.hpp.
+struct FailureReportSettings {
+    bool enabled = false;                  // failure-reports (OpenDMARC FailureReports)
+    std::string sender;                    // failure-reports-sender (FailureReportsSentBy)
+    std::vector<std::string> bcc;          // failure-reports-bcc (FailureReportsBcc)
+    bool on_none = false;                  // failure-reports-on-none (FailureReportsOnNone)
+    unsigned rate_per_hour = 10;           // per destination domain
+    bool redact = true;                    // failure-reports-redact
+    std::vector<std::string> sendmail;     // argv, no shell
+    std::string smtp_host;                 // set: SMTP instead of sendmail
+    std::uint16_t smtp_port = 25;
+    std::size_t queue_size = 100;
+};
+
 struct Settings {
     daemon::CommonSettings common;
     std::string authserv_id;
@@ -56,6 +71,7 @@ struct Settings {
     bool tcp_nodelay = true;
     bool skip_authenticated = true;                 // SASL-authenticated mail is not evaluated
     std::vector<util::IpNetwork> skip_hosts;        // clients whose mail is not evaluated
+    FailureReportSettings failure_reports;
 };
 
 /// The schema of mailmoat-dmarc (common daemon options plus the DMARC keys).

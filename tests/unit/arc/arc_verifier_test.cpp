@@ -127,6 +127,38 @@ TEST_CASE("ARC verdicts agree with dkimpy's arc_verify on every vector") {
     }
 }
 
+// RFC 8617 §5.2 step 6 (a validator MAY compute oldest-pass): the AMSs from i=N-1 down are checked; the
+// first that fails at instance M makes oldest-pass M+1 ("the lowest AMS instance number that passed");
+// when all validate, oldest-pass is 0 - not 1, the lowest instance (which Exim reports instead). Checked
+// here from each vector's own per-set AMS results, not from the numbers in expected.txt.
+TEST_CASE("oldest-pass follows RFC 8617 section 5.2: 0 when every AMS validates, else the failing instance + 1") {
+    unsigned all_pass = 0, with_failure = 0;
+    for (const auto& e : expectations()) {
+        auto dns = keys();
+        const auto r = verify(vector_message(e.name), dns);
+        if (r.status != arc::ChainStatus::pass) {
+            CHECK(r.oldest_pass == 0);
+            continue;
+        }
+        INFO("vector " << e.name);
+        REQUIRE(r.sets.size() == r.instances);
+        unsigned expected = 0;
+        for (unsigned i = r.instances; i >= 1; --i) {
+            if (r.sets[i - 1].ams != dkim::Result::pass) {
+                expected = i + 1;
+                break;
+            }
+        }
+        CHECK(r.oldest_pass == expected);
+        CHECK(r.oldest_pass != 1);  // never 1: a failure at M >= 1 gives M+1 >= 2, none gives 0
+        ++(expected == 0 ? all_pass : with_failure);
+        const auto text = arc::auth_result_text(r, "");
+        CHECK(text == "arc=pass header.oldest-pass=" + std::to_string(expected));
+    }
+    CHECK(all_pass >= 3);      // chain1, chain2, chain3, chain50
+    CHECK(with_failure >= 2);  // list footers
+}
+
 TEST_CASE("a passing chain reports sealers, per-set results and instances in order") {
     auto dns = keys();
     const auto r = verify(vector_message("chain3"), dns);

@@ -184,3 +184,10 @@ TEST_CASE("absurd records stay bounded") {
     const auto ctl = parse_record(std::string("v=DMARC1; p=reject; sp=no") + '\x01' + "ne").record;
     CHECK(ctl.state == PolicyState::unusable);  // the sp= value is unprintable: invalid, no rua=
 }
+
+TEST_CASE("ruf= URIs are also kept as published, with the legacy !size suffix (RFC 9991 reports honour it)") {
+    const auto p = mailmoat::dmarc::parse_record("v=DMARC1; p=reject; ruf=mailto:f@example.com!20k, bad uri, mailto:g@example.net");
+    REQUIRE(p.status == mailmoat::dmarc::RecordStatus::ok);
+    CHECK(p.record.ruf == std::vector<std::string>{"mailto:f@example.com", "mailto:g@example.net"});
+    CHECK(p.record.ruf_published == std::vector<std::string>{"mailto:f@example.com!20k", "mailto:g@example.net"});
+}

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <mutex>
 
 #include "common/mail/auth_results.hpp"
 #include "fakes/fake_clock.hpp"
@@ -513,4 +514,49 @@ TEST_CASE("dmarcd session: local submission, skip-hosts and authenticated client
         f.start();
         CHECK(f.message({{"From", "ceo@victim.example"}}) == milter::Status::reject);
     }
+}
+
+TEST_CASE("dmarcd failure reports: the end of message queues a report with the header fields, off by default", "[dmarcd]") {
+    Fixture f;
+    auto e = eval(dmarc::Result::fail, "reject", dmarc::Disposition::reject);
+    e.lookup.policy.domain = "victim.example";
+    e.lookup.policy.ruf = {"mailto:ruf@victim.example"};
+    e.lookup.policy.fo = "1";
+    e.lookup.organizational_domain = "victim.example";
+    f.answers["victim.example"] = e;
+    std::mutex mu;
+    std::vector<std::pair<std::string, std::string>> sent;
+    auto reporter = std::make_shared<dmarcd::FailureReporter>(
+        [&](const dmarcd::Settings&, const std::string&, const std::string& to, const std::string& m) {
+            std::lock_guard<std::mutex> lock(mu);
+            sent.emplace_back(to, m);
+            return dmarc_report::DeliveryResult{dmarc_report::DeliveryStatus::delivered, ""};
+        });
+    const std::vector<std::pair<std::string, std::string>> hdrs{
+        {"From", "CEO <ceo@victim.example>"}, {"To", "staff@rcpt.example"}, {"Subject", "urgent"}};
+
+    // failure-reports = no (the default): nothing, even with a reporter in place.
+    f.start("198.51.100.7");
+    f.rt->failure_reporter = reporter;
+    CHECK(f.message(hdrs, "<ceo@victim.example>") == milter::Status::reject);
+    REQUIRE(reporter->drain(std::chrono::seconds(10)));
+    CHECK(sent.empty());
+
+    f.settings.failure_reports.enabled = true;
+    f.settings.failure_reports.sender = "dmarc@mx.example.net";
+    f.start("198.51.100.7");
+    f.rt->failure_reporter = reporter;
+    CHECK(f.message(hdrs, "<ceo@victim.example>") == milter::Status::reject);  // the report never changes the verdict
+    REQUIRE(reporter->drain(std::chrono::seconds(10)));
+    REQUIRE(sent.size() == 1);
+    CHECK(sent[0].first == "ruf@victim.example");
+    const auto& m = sent[0].second;
+    CHECK(m.find("Delivery-Result: reject\n") != std::string::npos);
+    CHECK(m.find("Source-IP: 198.51.100.7\n") != std::string::npos);
+    CHECK(m.find("Original-Envelope-Id: ") != std::string::npos);
+    CHECK(m.find("\nSubject: urgent\n") != std::string::npos);
+    CHECK(m.find("@victim.example>\n") != std::string::npos);
+    CHECK(m.find("ceo@") == std::string::npos);
+    CHECK(m.find("staff@") == std::string::npos);
+    CHECK(m.find("hello") == std::string::npos);  // no body
 }

@@ -106,3 +106,34 @@ TEST_CASE("dmarcd settings: override values are a reason and an optional comment
     CHECK(dmarcd::sqlite_path("sqlite:/var/x") == "/var/x");
     CHECK(dmarcd::sqlite_path("redis://x").empty());
 }
+
+TEST_CASE("dmarcd settings: failure reports are off by default and their keys are checked", "[dmarcd]") {
+    const auto d = dmarcd::build_settings(values({"--authserv-id", "mx.example.net"})).failure_reports;
+    CHECK_FALSE(d.enabled);
+    CHECK(d.redact);
+    CHECK_FALSE(d.on_none);
+    CHECK(d.bcc.empty());
+    CHECK(d.sender == "postmaster@mx.example.net");
+    CHECK(d.rate_per_hour == 10);
+    CHECK(d.queue_size == 100);
+    CHECK(d.sendmail == std::vector<std::string>{"/usr/sbin/sendmail", "-i"});
+    CHECK(d.smtp_host.empty());
+    const auto s = dmarcd::build_settings(values({"--failure-reports", "yes", "--failure-reports-sender", "ruf@example.net",
+                                                  "--failure-reports-bcc", "a@example.net, b@example.net",
+                                                  "--failure-reports-smtp", "[::1]:2525", "--failure-reports-redact", "no",
+                                                  "--failure-reports-rate-limit", "3"}))
+                       .failure_reports;
+    CHECK(s.enabled);
+    CHECK_FALSE(s.redact);
+    CHECK(s.sender == "ruf@example.net");
+    CHECK(s.bcc == std::vector<std::string>{"a@example.net", "b@example.net"});
+    CHECK(s.smtp_host == "::1");
+    CHECK(s.smtp_port == 2525);
+    CHECK(s.rate_per_hour == 3);
+    CHECK(config_error({"--failure-reports-sender", "no address"}).find("failure-reports-sender") != std::string::npos);
+    CHECK(config_error({"--failure-reports-bcc", "x@y, <z@w>"}).find("failure-reports-bcc") != std::string::npos);
+    CHECK(config_error({"--failure-reports-smtp", "host"}).find("failure-reports-smtp") != std::string::npos);
+    CHECK(config_error({"--failure-reports-smtp", "host:99999"}).find("failure-reports-smtp") != std::string::npos);
+    CHECK(config_error({"--failure-reports-sendmail", "sendmail -i"}).find("failure-reports-sendmail") != std::string::npos);
+    CHECK(config_error({"--failure-reports-rate-limit", "0"}).find("failure-reports-rate-limit") != std::string::npos);
+}
