@@ -61,6 +61,8 @@ struct Server::State {
     std::atomic<std::uint64_t> malformed{0};
     std::atomic<std::uint64_t> handler_errors{0};
     std::atomic<std::uint64_t> timeouts{0};
+    std::atomic<std::uint64_t> spins{0};
+    std::atomic<std::uint64_t> spin_hits{0};
 
     std::mutex mutex;  // guards the members below
     std::condition_variable all_done;
@@ -288,6 +290,8 @@ void serve_connection(State& st, int fd, const Peer& peer) {
     std::uint64_t answered = 0;
     HandlerSnapshot snapshot;
     bool just_answered = false;  // the next read may spin
+    unsigned spin_skip = 0;      // answers to go before the next spin
+    unsigned spin_backoff = 1;   // doubled by each spin that found nothing, up to 64
     while (true) {
         ParseResult r = parser.next();
         if (r.status == ParseResult::Status::complete) {
@@ -323,8 +327,21 @@ void serve_connection(State& st, int fd, const Peer& peer) {
         if (st.stopping.load(std::memory_order_relaxed)) return;
         ssize_t n = -1;
         errno = EAGAIN;
-        if (just_answered && o.spin.count() > 0 && st.active.load(std::memory_order_relaxed) <= st.spin_cpus)
-            n = spin_recv(fd, buf, sizeof buf, o.spin);
+        if (just_answered && o.spin.count() > 0 && st.active.load(std::memory_order_relaxed) <= st.spin_cpus) {
+            if (spin_skip > 0) {
+                --spin_skip;
+            } else {
+                n = spin_recv(fd, buf, sizeof buf, o.spin);
+                st.spins.fetch_add(1, std::memory_order_relaxed);
+                if (n > 0) {
+                    st.spin_hits.fetch_add(1, std::memory_order_relaxed);
+                    spin_backoff = 1;
+                } else {
+                    spin_skip = spin_backoff;
+                    spin_backoff = std::min(spin_backoff * 2, 64U);
+                }
+            }
+        }
         just_answered = false;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) n = ::recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
@@ -552,6 +569,8 @@ ServerCounters Server::counters() const noexcept {
     c.malformed = st.malformed.load();
     c.handler_errors = st.handler_errors.load();
     c.timeouts = st.timeouts.load();
+    c.spins = st.spins.load();
+    c.spin_hits = st.spin_hits.load();
     {
         std::lock_guard<std::mutex> lock(st.mutex);
         c.connections_active = st.running;
