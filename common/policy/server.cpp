@@ -39,7 +39,8 @@ struct Server::State {
         : options(std::move(o)), handler(std::in_place, std::move(h)) {}
 
     const ServerOptions options;
-    // The current handler; each request copies the pointer under the lock and runs without it.
+    // The current handler; a connection copies the pointer under the lock (again only after a reload)
+    // and runs requests without it.
     util::LockGuarded<std::shared_ptr<const Handler>> handler;
     // Bumped by set_handler(): connections keep their own copy of the handler pointer and take the
     // lock (and touch the shared reference count) only when this changed.
