@@ -15,6 +15,7 @@ std::atomic<bool> g_stderr{true};
 std::mutex g_mutex;  // guards g_ident, g_sink and stderr writes
 std::string g_ident = "mailmoat";
 std::function<void(Level, std::string_view)> g_sink;
+std::atomic<bool> g_has_sink{false};  // g_sink is set: only then (and for stderr) emit() takes g_mutex
 
 int syslog_priority(Level level) {
     switch (level) {
@@ -28,6 +29,12 @@ int syslog_priority(Level level) {
 }
 
 void emit(Level level, const std::string& line) {
+    // syslog(3) serialises itself (one send on its datagram socket); connection threads logging
+    // decisions do not also queue on our mutex.
+    if (!g_has_sink.load(std::memory_order_acquire) && !g_stderr.load(std::memory_order_relaxed)) {
+        syslog(syslog_priority(level), "%s", line.c_str());
+        return;
+    }
     std::lock_guard<std::mutex> guard(g_mutex);
     if (g_sink) {
         g_sink(level, line);
@@ -79,6 +86,7 @@ bool enabled(Level level) noexcept { return static_cast<int>(level) <= g_level.l
 void set_sink(std::function<void(Level, std::string_view)> sink) {
     std::lock_guard<std::mutex> guard(g_mutex);
     g_sink = std::move(sink);
+    g_has_sink.store(static_cast<bool>(g_sink), std::memory_order_release);
 }
 
 std::string escape(std::string_view value, std::size_t max_len) {

@@ -174,6 +174,7 @@ ParseResult RequestParser::next() {
             ParseResult r;
             r.status = ParseResult::Status::complete;
             r.request = std::exchange(current_, Request{});
+            if (spare_attributes_.capacity() > 0) current_.attributes.swap(spare_attributes_);
             attribute_count_ = 0;
             request_bytes_ = 0;
             return r;
@@ -186,6 +187,11 @@ ParseResult RequestParser::next() {
             return fail("more than " + std::to_string(limits_.max_attributes) + " attributes", line);
         current_.set(line.substr(0, eq), line.substr(eq + 1));
     }
+}
+
+void RequestParser::recycle(Request&& used) noexcept {
+    used.attributes.clear();  // keeps the capacity
+    if (used.attributes.capacity() > spare_attributes_.capacity()) spare_attributes_.swap(used.attributes);
 }
 
 void RequestParser::reset() {

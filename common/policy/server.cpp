@@ -39,8 +39,16 @@ struct Server::State {
         : options(std::move(o)), handler(std::in_place, std::move(h)) {}
 
     const ServerOptions options;
-    // The current handler; each request copies the pointer under the lock and runs without it.
+    // The current handler; a connection copies the pointer under the lock (again only after a reload)
+    // and runs requests without it.
     util::LockGuarded<std::shared_ptr<const Handler>> handler;
+    // Bumped by set_handler(): connections keep their own copy of the handler pointer and take the
+    // lock (and touch the shared reference count) only when this changed.
+    std::atomic<std::uint64_t> handler_generation{1};
+    // Connections open now, for the spin decision (mirrors `running`, read without the mutex).
+    std::atomic<std::size_t> active{0};
+    // CPUs besides one: connection threads spin only while active <= spin_cpus.
+    const std::size_t spin_cpus = std::thread::hardware_concurrency() > 1 ? std::thread::hardware_concurrency() - 1 : 0;
     Fd stop_fd;  // eventfd, readable once stop() ran
     std::atomic<bool> stopping{false};
     Fd listen_fd;
@@ -54,6 +62,8 @@ struct Server::State {
     std::atomic<std::uint64_t> malformed{0};
     std::atomic<std::uint64_t> handler_errors{0};
     std::atomic<std::uint64_t> timeouts{0};
+    std::atomic<std::uint64_t> spins{0};
+    std::atomic<std::uint64_t> spin_hits{0};
 
     std::mutex mutex;  // guards the members below
     std::condition_variable all_done;
@@ -194,9 +204,30 @@ log::Line& peer_kv(log::Line& line, const Peer& peer) {
     return line;
 }
 
-Action call_handler(State& st, const Request& request, const Peer& peer) {
-    const std::shared_ptr<const Handler> handler =  // this request's snapshot
-        st.handler.with_lock([](const std::shared_ptr<const Handler>& h) { return h; });
+// A connection's copy of the current handler; refreshed when set_handler() ran since the last look.
+struct HandlerSnapshot {
+    std::shared_ptr<const Handler> handler;
+    std::uint64_t generation = 0;
+
+    const std::shared_ptr<const Handler>& current(State& st) {
+        const auto g = st.handler_generation.load(std::memory_order_acquire);
+        if (g != generation) {
+            handler = st.handler.with_lock([](const std::shared_ptr<const Handler>& h) { return h; });
+            generation = g;
+        }
+        return handler;
+    }
+    // An idle connection lets go of a replaced handler (its store, its tables) when its read wakes.
+    void release_if_stale(State& st) {
+        if (generation != 0 && st.handler_generation.load(std::memory_order_acquire) != generation) {
+            handler.reset();
+            generation = 0;
+        }
+    }
+};
+
+Action call_handler(State& st, HandlerSnapshot& snapshot, const Request& request, const Peer& peer) {
+    const std::shared_ptr<const Handler>& handler = snapshot.current(st);  // this request's snapshot
     try {
         if (!handler) throw std::logic_error("no handler installed");
         Action action = handler->handle(request, peer);
@@ -226,6 +257,19 @@ std::chrono::milliseconds read_tick(const ServerOptions& o) {
     return std::clamp<std::chrono::milliseconds>(shortest / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(1000));
 }
 
+// Polls fd without sleeping for up to budget; recv's result, or -1 with errno EAGAIN when nothing came.
+ssize_t spin_recv(int fd, char* buf, std::size_t size, std::chrono::microseconds budget) {
+    const auto until = Clock::now() + budget;
+    for (unsigned i = 0;; ++i) {
+        const ssize_t n = ::recv(fd, buf, size, MSG_DONTWAIT);
+        if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return n;
+        if ((i & 3) == 3 && Clock::now() >= until) {
+            errno = EAGAIN;
+            return -1;
+        }
+    }
+}
+
 void set_timeout(int fd, int option, std::chrono::milliseconds t) {
     timeval tv{};
     tv.tv_sec = static_cast<time_t>(t.count() / 1000);
@@ -245,11 +289,17 @@ void serve_connection(State& st, int fd, const Peer& peer) {
     Clock::time_point last_answer = Clock::now();
     bool in_request = false;  // bytes of a request have arrived: the read timeout runs
     std::uint64_t answered = 0;
+    HandlerSnapshot snapshot;
+    bool just_answered = false;  // the next read may spin
+    unsigned spin_skip = 0;      // answers to go before the next spin
+    unsigned spin_backoff = 1;   // doubled by each spin that found nothing, up to 64
     while (true) {
         ParseResult r = parser.next();
         if (r.status == ParseResult::Status::complete) {
-            Action action = call_handler(st, r.request, peer);
+            Action action = call_handler(st, snapshot, r.request, peer);
+            parser.recycle(std::move(r.request));
             ++answered;
+            just_answered = true;
             const auto wrote = io::write_all(fd, action.wire(), Clock::now() + o.write_timeout, st.stop_fd.get());
             if (wrote != io::IoStatus::ok) {
                 if (wrote == io::IoStatus::timeout) st.timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -276,7 +326,25 @@ void serve_connection(State& st, int fd, const Peer& peer) {
             return;
         }
         if (st.stopping.load(std::memory_order_relaxed)) return;
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+        ssize_t n = -1;
+        errno = EAGAIN;
+        if (just_answered && o.spin.count() > 0 && st.active.load(std::memory_order_relaxed) <= st.spin_cpus) {
+            if (spin_skip > 0) {
+                --spin_skip;
+            } else {
+                n = spin_recv(fd, buf, sizeof buf, o.spin);
+                st.spins.fetch_add(1, std::memory_order_relaxed);
+                if (n > 0) {
+                    st.spin_hits.fetch_add(1, std::memory_order_relaxed);
+                    spin_backoff = 1;
+                } else {
+                    spin_skip = spin_backoff;
+                    spin_backoff = std::min(spin_backoff * 2, 64U);
+                }
+            }
+        }
+        just_answered = false;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) n = ::recv(fd, buf, sizeof buf, 0);
         if (n > 0) {
             if (!in_request) {
                 in_request = true;
@@ -294,6 +362,7 @@ void serve_connection(State& st, int fd, const Peer& peer) {
         }
         if (errno == EINTR) continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            snapshot.release_if_stale(st);
             // The idle timeout runs between requests, the read timeout from a request's first byte.
             const auto now = Clock::now();
             if (in_request ? now - request_started < o.read_timeout : now - last_answer < o.idle_timeout) continue;
@@ -322,6 +391,7 @@ void connection_main(std::shared_ptr<State> st, Fd fd, Peer peer) {
         peer_kv(line.msg("policy connection failed"), peer).kv("reason", "unknown exception");
     }
     std::lock_guard<std::mutex> lock(st->mutex);
+    st->active.fetch_sub(1, std::memory_order_relaxed);
     st->fds.erase(peer.connection_id);  // before close: stop() must never shut down a reused fd number
     fd.reset();
     st->finished.push_back(peer.connection_id);
@@ -395,11 +465,13 @@ void accept_loop(const std::shared_ptr<State>& stp) {
         }
         st.fds[id] = fd.get();
         ++st.running;
+        st.active.fetch_add(1, std::memory_order_relaxed);
         st.connections_accepted.fetch_add(1, std::memory_order_relaxed);
         try {
             st.threads.emplace(id, std::thread(connection_main, stp, std::move(fd), peer));
         } catch (const std::system_error& e) {  // thread creation failed: drop this connection only
             --st.running;
+            st.active.fetch_sub(1, std::memory_order_relaxed);
             st.fds.erase(id);
             log::error().msg("policy connection thread not started").kv("reason", e.what());
         }
@@ -478,6 +550,7 @@ void Server::stop(std::chrono::milliseconds bound) noexcept {
 void Server::set_handler(std::shared_ptr<const Handler> handler) {
     // The old handler is released outside the lock: its destructor may be slow.
     state_->handler.with_lock([&](std::shared_ptr<const Handler>& h) { h.swap(handler); });
+    state_->handler_generation.fetch_add(1, std::memory_order_acq_rel);
 }
 
 std::shared_ptr<const Handler> Server::handler() const {
@@ -497,6 +570,8 @@ ServerCounters Server::counters() const noexcept {
     c.malformed = st.malformed.load();
     c.handler_errors = st.handler_errors.load();
     c.timeouts = st.timeouts.load();
+    c.spins = st.spins.load();
+    c.spin_hits = st.spin_hits.load();
     {
         std::lock_guard<std::mutex> lock(st.mutex);
         c.connections_active = st.running;

@@ -44,9 +44,14 @@ CachedGreyStore::Shard& CachedGreyStore::shard(std::string_view key) {
 }
 
 void CachedGreyStore::mark(Shard& s, const std::string& key, bool client) {
+    if (!client && !s.seen_entries.empty()) s.seen_entries.erase(key);  // written with the urgent rows now
     auto& dirty = client ? s.dirty_clients : s.dirty_entries;
     if (dirty.insert(key).second && pending_.fetch_add(1, std::memory_order_relaxed) + 1 == options_.flush_rows)
         wake_.notify_one();
+}
+
+void CachedGreyStore::mark_seen(Shard& s, const std::string& key) {
+    if (!s.dirty_entries.contains(key)) s.seen_entries.insert(key);
 }
 
 std::size_t CachedGreyStore::pending() const {
@@ -67,7 +72,7 @@ EntryResult CachedGreyStore::seen(std::string_view key, TimePoint now, std::chro
             r.entry = to_entry(key, row.first, row.last, row.count, row.passed);
             row.last = t;
             row.count += 1;
-            mark(s, k, false);
+            mark_seen(s, k);
             return r;
         }
         s.entries[k] = Row{t, t, 1, false};
@@ -232,10 +237,10 @@ ManualResult CachedGreyStore::manual() {
 CountResult CachedGreyStore::flush() {
     std::lock_guard<std::mutex> lk(flush_mutex_);
     apply_changes();
-    return flush_once();
+    return flush_once(true);
 }
 
-CountResult CachedGreyStore::flush_once() {
+CountResult CachedGreyStore::flush_once(bool with_seen) {
     std::uint64_t generation = 0;
     {
         std::lock_guard<std::mutex> lk(wake_mutex_);
@@ -243,7 +248,7 @@ CountResult CachedGreyStore::flush_once() {
     }
     // Collected after the generation is taken: a row marked before a creator took its ticket is in it.
     Batch batch;
-    std::vector<std::string> entry_keys, client_keys;
+    std::vector<std::string> entry_keys, client_keys, seen_keys;
     for (auto& s : shards_) {
         std::lock_guard<std::mutex> lk(s.mutex);
         for (auto& k : s.dirty_entries) {
@@ -257,6 +262,15 @@ CountResult CachedGreyStore::flush_once() {
                 batch.clients.push_back(ClientEntry{k, from_unix(it->second.last), it->second.count});
             else
                 batch.deleted_clients.push_back(k);
+        }
+        if (with_seen) {
+            for (auto& k : s.seen_entries)
+                if (auto it = s.entries.find(k); it != s.entries.end())
+                    batch.entries.push_back(
+                        to_entry(k, it->second.first, it->second.last, it->second.count, it->second.passed));
+            seen_keys.insert(seen_keys.end(), std::make_move_iterator(s.seen_entries.begin()),
+                             std::make_move_iterator(s.seen_entries.end()));
+            s.seen_entries.clear();
         }
         entry_keys.insert(entry_keys.end(), std::make_move_iterator(s.dirty_entries.begin()),
                           std::make_move_iterator(s.dirty_entries.end()));
@@ -280,6 +294,11 @@ CountResult CachedGreyStore::flush_once() {
             auto& s = shard(k);
             std::lock_guard<std::mutex> lk(s.mutex);
             mark(s, k, true);
+        }
+        for (auto& k : seen_keys) {
+            auto& s = shard(k);
+            std::lock_guard<std::mutex> lk(s.mutex);
+            if (s.entries.contains(k)) mark_seen(s, k);
         }
     }
     {
@@ -324,6 +343,7 @@ void CachedGreyStore::apply_changes() {
                 s.clients.erase(ch.key);
         } else {
             if (s.dirty_entries.erase(ch.key) > 0) pending_.fetch_sub(1, std::memory_order_relaxed);
+            s.seen_entries.erase(ch.key);
             if (row)
                 s.entries[ch.key] = *row;
             else
@@ -334,6 +354,7 @@ void CachedGreyStore::apply_changes() {
 
 void CachedGreyStore::writer() {
     auto next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
+    auto next_seen = std::chrono::steady_clock::now() + options_.seen_flush_interval;
     for (;;) {
         bool stopping = false;
         {
@@ -348,7 +369,9 @@ void CachedGreyStore::writer() {
             apply_changes();
             next_poll = std::chrono::steady_clock::now() + options_.poll_interval;
         }
-        (void)flush_once();
+        const bool with_seen = stopping || std::chrono::steady_clock::now() >= next_seen;
+        if (with_seen) next_seen = std::chrono::steady_clock::now() + options_.seen_flush_interval;
+        (void)flush_once(with_seen);
         if (stopping) return;
     }
 }

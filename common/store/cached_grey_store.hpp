@@ -23,6 +23,10 @@ struct CacheOptions {
     /// Updates of known entries (last seen, count, passed) and client counters are written at most this
     /// long after they happen, many rows per transaction.
     std::chrono::milliseconds flush_interval{20};
+    /// A repeated attempt that changes nothing but an entry's last-seen time and attempt count (an early
+    /// retry, a known triplet) is written at most this long after it happens: these fields only move
+    /// expiry by seconds out of max-age and count attempts, so they need not cost a write every flush.
+    std::chrono::milliseconds seen_flush_interval{5000};
     /// A flush starts early when this many rows wait.
     std::size_t flush_rows = 2048;
     /// How often edits by other processes (the CLI) are picked up from the store's change log.
@@ -40,7 +44,10 @@ struct CacheOptions {
 /// (last seen, counts, the passed flag, a restarted entry, client counters, expiry) is written within
 /// flush_interval; a crash loses at most that window of them. Each such loss only makes a sender wait
 /// or retry again (a lost passed flag: the next retry is judged on first seen again and passes; a lost
-/// counter: auto-whitelisting comes one retry later); none lets unseen mail through.
+/// counter: auto-whitelisting comes one retry later); none lets unseen mail through. A repeated attempt
+/// that only moves an entry's last-seen time and attempt count is written within seen_flush_interval
+/// (default 5 s) instead: a crash may leave those two fields that much behind, which moves the
+/// entry's expiry by seconds out of max-age.
 ///
 /// One daemon owns one database file. Other processes (mailmoat grey) edit it through SqliteGreyStore,
 /// whose remove() and add_client_pass() log a Change; the writer thread applies those every
@@ -90,12 +97,14 @@ private:
         std::unordered_map<std::string, ClientRow> clients;
         std::unordered_set<std::string> dirty_entries;
         std::unordered_set<std::string> dirty_clients;
+        std::unordered_set<std::string> seen_entries;  // only last-seen/count changed; not in dirty_entries
     };
 
     Shard& shard(std::string_view key);
     void mark(Shard& s, const std::string& key, bool client);  // with s.mutex held
+    void mark_seen(Shard& s, const std::string& key);          // with s.mutex held
     void writer();
-    CountResult flush_once();
+    CountResult flush_once(bool with_seen);
     void apply_changes();
 
     std::unique_ptr<SqliteGreyStore> backing_;

@@ -116,7 +116,9 @@ policy::Action GreyPolicy::handle(const policy::Request& req, const policy::Peer
         return d.action;
     }
     const bool failed = d.result.kind == grey::Result::Kind::tempfail;
-    log::Line line(failed ? log::Level::warning : log::Level::info);
+    const auto level = failed ? log::Level::warning : log::Level::info;
+    if (!log::enabled(level)) return d.action;  // nothing below is built for a line nobody reads
+    log::Line line(level);
     line.queue_id(req.queue_id)
         .kv("conn", peer.connection_id)
         .kv("client", req.client_address_raw)

@@ -154,7 +154,9 @@ int main(int argc, char** argv) {
         mm::daemon::notify_stopping();
         server.stop();
         mm::daemon::remove_pid_file(current->common.pid_file);
-        mm::log::notice().kv("event", "stopped");
+        const auto c = server.counters();
+        mm::log::notice().kv("event", "stopped").kv("requests", c.requests).kv("connections", c.connections_accepted)
+            .kv("spins", c.spins).kv("spin_hits", c.spin_hits);
         return 0;
     } catch (const std::exception& e) {
         mm::log::error().kv("event", "fatal").kv("problem", e.what());

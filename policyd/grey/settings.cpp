@@ -74,9 +74,10 @@ config::Schema make_schema() {
                  "SQLite synchronous mode in WAL: normal (survives a killed daemon; a power loss may drop the last "
                  "seconds) or full (one fsync per answer, survives power loss).");
     s.add_uint("sqlite-flush-ms", 20, 1, 10000,
-               "The SQLite store answers from memory and writes updates of known entries in batches this many "
-               "milliseconds apart (new entries are committed before they are answered): a crash loses at most "
-               "this window of last-seen times, counters and passed flags, which only makes senders wait longer.");
+               "The SQLite store answers from memory and writes passed flags, restarted entries and client counters "
+               "in batches this many milliseconds apart (new entries are committed before they are answered; the "
+               "last-seen time and attempt count of a repeated attempt within 5 s): a crash loses at most these "
+               "windows, which only makes senders wait longer.");
     s.add_list(
         "whitelist-clients", {},
         "Files in postgrey's whitelist_clients format (addresses, networks, host names, /regex/); several allowed.");

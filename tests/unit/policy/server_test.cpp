@@ -619,3 +619,36 @@ TEST_CASE("a client that does not read its answers hits the write timeout", "[po
     mp::PolicyClient other(client_spec(server), quick_client());
     CHECK(other.query(rcpt("x@a")).action == "DUNNO A");
 }
+
+TEST_CASE("an idle connection lets go of a replaced handler; answers come with and without spinning", "[policy][server]") {
+    for (const auto spin : {std::chrono::microseconds(0), std::chrono::microseconds(200)}) {
+        mp::ServerOptions o;
+        o.socket = inet_any_port();
+        o.read_timeout = 200ms;  // a read wakes every 50 ms
+        o.spin = spin;
+        auto first = std::make_shared<TestHandler>("A");
+        std::weak_ptr<TestHandler> watch = first;
+        mp::Server server(o, first);
+        first.reset();
+        server.start();
+        mp::PolicyClient c(client_spec(server), quick_client());
+        for (int i = 0; i < 20; ++i) {  // back to back: with spin on, most meet a thread still polling
+            auto r = c.query(rcpt("x@a"));
+            REQUIRE(r.status == Status::ok);
+            CHECK(r.action == "DUNNO A");
+        }
+        // With spinning off no read polls; with it on (and a spare CPU) the first read after an answer does.
+        if (spin.count() == 0 || std::thread::hardware_concurrency() < 2)
+            CHECK(server.counters().spins == 0);
+        else
+            CHECK(server.counters().spins > 0);
+        CHECK(server.counters().spin_hits <= server.counters().spins);
+        server.set_handler(std::make_shared<TestHandler>("B"));
+        // The connection's thread held A; it sleeps in its read and drops A at the next wake.
+        for (int i = 0; i < 200 && !watch.expired(); ++i) std::this_thread::sleep_for(10ms);
+        CHECK(watch.expired());
+        auto r = c.query(rcpt("y@a"));
+        REQUIRE(r.status == Status::ok);
+        CHECK(r.action == "DUNNO B");
+    }
+}

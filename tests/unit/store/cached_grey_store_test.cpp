@@ -236,3 +236,64 @@ TEST_CASE("cached: a commit that fails gives the creator tempfail, the rows are 
     CHECK(check->get("k2").status == Status::ok);
     CHECK(check->get("k").entry.passed);
 }
+
+TEST_CASE("cached: a repeated attempt is written on the slow schedule, a pass on the fast one", "[store][cache]") {
+    test::TempDir dir("grey-cache");
+    store::CacheOptions o;
+    o.flush_interval = 5ms;
+    o.seen_flush_interval = 60s;
+    o.poll_interval = 60s;
+    store::CachedGreyStore s(sqlite(dir), o);
+    auto other = sqlite(dir);
+    REQUIRE(s.seen("k", at(1000), max_age).created);
+    REQUIRE(s.seen("k2", at(1000), max_age).created);
+    // An early retry only moves last seen and the count: not urgent, not counted as pending.
+    auto e = s.seen("k", at(1100), max_age);
+    REQUIRE(e.status == Status::ok);
+    CHECK_FALSE(e.created);
+    CHECK(s.pending() == 0);
+    // A pass of another entry goes out on the fast schedule; the repeated attempt waits for the slow one.
+    REQUIRE(s.set_passed("k2").status == Status::ok);
+    for (int i = 0; i < 400 && !other->get("k2").entry.passed; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(other->get("k2").entry.passed);
+    CHECK(other->get("k").entry.count == 1);
+    CHECK(other->get("k").entry.last_seen == at(1000));
+    // A repeated attempt followed by a pass: written with the urgent rows, with both changes.
+    REQUIRE_FALSE(s.seen("k", at(1200), max_age).created);
+    REQUIRE(s.set_passed("k").status == Status::ok);
+    CHECK(s.pending() == 1);
+    for (int i = 0; i < 400 && !other->get("k").entry.passed; ++i) std::this_thread::sleep_for(5ms);
+    auto k = other->get("k");
+    CHECK(k.entry.passed);
+    CHECK(k.entry.count == 3);
+    CHECK(k.entry.last_seen == at(1200));
+}
+
+TEST_CASE("cached: the writer writes repeated attempts by itself within the slow interval", "[store][cache]") {
+    test::TempDir dir("grey-cache");
+    store::CacheOptions o;
+    o.flush_interval = 5ms;
+    o.seen_flush_interval = 20ms;
+    store::CachedGreyStore s(sqlite(dir), o);
+    auto other = sqlite(dir);
+    REQUIRE(s.seen("k", at(1000), max_age).created);
+    REQUIRE_FALSE(s.seen("k", at(1100), max_age).created);
+    for (int i = 0; i < 400 && other->get("k").entry.count != 2; ++i) std::this_thread::sleep_for(5ms);
+    CHECK(other->get("k").entry.count == 2);
+    CHECK(other->get("k").entry.last_seen == at(1100));
+}
+
+TEST_CASE("cached: flush() and the destructor write repeated attempts too", "[store][cache]") {
+    test::TempDir dir("grey-cache");
+    {
+        store::CachedGreyStore s(sqlite(dir), slow_flush());
+        REQUIRE(s.seen("k", at(1000), max_age).created);
+        REQUIRE_FALSE(s.seen("k", at(1010), max_age).created);
+        auto other = sqlite(dir);
+        CHECK(other->get("k").entry.count == 1);  // the slow schedule has not run
+        REQUIRE(s.flush().status == Status::ok);
+        CHECK(other->get("k").entry.count == 2);
+        REQUIRE_FALSE(s.seen("k", at(1020), max_age).created);
+    }
+    CHECK(sqlite(dir)->get("k").entry.count == 3);
+}
