@@ -194,7 +194,8 @@ void walk_zip(std::vector<FileInfo>& out, std::size_t archive_index, std::string
                 if (depth < limits.max_depth) nested = true;
             }
         }
-        budget -= std::min(budget, total);
+        // Declared sizes count too, so that many entries read only in part cannot add up unnoticed.
+        budget -= std::min(budget, std::max(total, f.size));
         f.sniffed = sniff_types(content);
         const bool is_zip = has(f.sniffed, "zip");
         out.push_back(std::move(f));
