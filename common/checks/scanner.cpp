@@ -628,10 +628,13 @@ void Scanner::start_attachment() {
     att_.info.declared_type = block_.type;
     if (block_.encoding == "base64") att_.decode = Decode::base64;
     else if (block_.encoding == "quoted-printable") att_.decode = Decode::qp;
+    const bool text = block_.type.empty() || block_.type.rfind("text/", 0) == 0;
+    att_.limit = att_.info.name.empty() && text ? std::min<std::size_t>(rules_->attachment_size_limit, 512)
+                                               : rules_->attachment_size_limit;
 }
 
 void Scanner::attachment_bytes(std::string_view text, bool complete) {
-    const std::size_t limit = rules_->attachment_size_limit;
+    const std::size_t limit = att_.limit;
     auto put = [&](char c) {
         ++att_.info.size;
         if (att_.data.size() < limit) att_.data.push_back(c);

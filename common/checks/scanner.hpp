@@ -177,7 +177,8 @@ private:
         Decode decode = Decode::none;
         std::uint32_t bits = 0;
         int count = 0;
-        std::string data;          // decoded, at most attachment_size_limit bytes
+        std::string data;          // decoded, at most `limit` bytes
+        std::size_t limit = 0;     // attachment_size_limit; for nameless text only enough to see executable magic
         bool truncated = false;
         FileInfo info;
         std::size_t part = 0;
