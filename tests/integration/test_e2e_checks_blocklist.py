@@ -126,7 +126,8 @@ class BlocklistTest(mmtest.TestCase):
             with open(table) as f:
                 self.assertEqual(f.read(), good + "/^subject=(unclosed$/ REJECT hand edit\n")
             # ... and the daemon, on SIGHUP, names it too and keeps the old table.
-            os.kill(int(open(pid_file).read()), signal.SIGHUP)
+            with open(pid_file) as f:
+                os.kill(int(f.read()), signal.SIGHUP)
             mmtest.wait_until(lambda: "reload failed" in milter.log(), 10, "the reload failure")
             self.assertIn(f"{table}:{bad_line}", milter.log())
             self.assertEqual(send(pf, message("list mail 2", sender="x@fine.example"), mail_from="bounce+tag@lists.example"),
