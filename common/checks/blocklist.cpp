@@ -392,7 +392,8 @@ std::string append_entry(const ManagedTable& t, BlockBy by, std::string_view val
         }
         out += '\n';
     }
-    if (!replaced) out = head + "\n" + out;
+    // A file without the marker gets it after its own lines, so that their line numbers stay the same.
+    if (!replaced) out += head + "\n";
     out += "# [" + std::to_string(id) + "] " + std::string(added_utc) + " by=" + block_by_name(by) + " value=" +
            quote_value(value);
     if (!reason.empty()) out += " reason=" + quote_value(reason);

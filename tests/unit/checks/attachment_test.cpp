@@ -122,7 +122,7 @@ TEST_CASE("attachment rules: conditions, lists, negation, globs, regex, first ma
         "# comment\n"
         "magic=executable location=archive REJECT 5.7.1 executable inside an archive\n"
         "ext=exe,.scr,COM REJECT 5.7.1 executable file $name\n"
-        "ext=pdf magic=!pdf,unknown HOLD disguised pdf\n"
+        "ext=pdf magic=!pdf HOLD disguised pdf\n"
         "name=/^invoice[0-9]+\\.(js|vbs)$/ DISCARD\n"
         "name=*.docm,*.xlsm\n"
         "  WARN macro document\n"
