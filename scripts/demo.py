@@ -47,8 +47,9 @@ DAEMONS = [
     # records every evaluation in the demo's store.
     DemoDaemon("mailmoat-dmarc", "milter", args=["--authserv-id", "mx.demo.example", "--store",
                                                  "sqlite:{tmp}/dmarc/dmarc.sqlite"], dns=True),
-    # Header checks in Postfix's own table syntax.
-    DemoDaemon("mailmoat-checks", "milter", args=["--header-checks", "pcre:{tmp}/header_checks"]),
+    # Header checks in Postfix's own table syntax, and the blocklist `mailmoat checks block` keeps.
+    DemoDaemon("mailmoat-checks", "milter", args=["--header-checks", "pcre:{tmp}/header_checks",
+                                                  "--blocklist-table", "pcre:{tmp}/blocklist"]),
 ]
 
 ZONE = """\
@@ -107,6 +108,8 @@ SCENES = [
           from_header="Bank <service@bank.example>", needs=["mailmoat-dmarc"]),
     Scene("A message a header check rejects", "5", subject="Free money inside", needs=["mailmoat-checks"]),
     Scene("A message a header check marks", "delivered", subject="Our newsletter", needs=["mailmoat-checks"]),
+    Scene("A subject put on the blocklist with mailmoat checks block", "5", subject="Cheap watches",
+          needs=["mailmoat-checks"]),
     Scene("A message submitted with sendmail", "delivered", to="carol@example.net", sendmail=True),
 ]
 
@@ -166,6 +169,10 @@ def prepare_files():
     os.chown(dmarc, user.pw_uid, user.pw_gid)
     with open(os.path.join(tmp, "header_checks"), "w", encoding="utf-8") as f:
         f.write(HEADER_CHECKS)
+    # The local blocklist, as an admin starts it: one subject that got through.
+    subprocess.run([mmtest.program_path("mailmoat"), "checks", "block", "--config", "", "--table",
+                    os.path.join(tmp, "blocklist"), "--no-reload", "--by", "subject", "--value", "Cheap watches",
+                    "--reason", "demo"], check=True, capture_output=True)
     return tmp
 
 

@@ -6,7 +6,9 @@
 #include <cerrno>
 #include <map>
 
+#include "common/checks/blocklist.hpp"
 #include "common/checks/iconv_handles.hpp"
+#include "common/mail/address.hpp"
 
 namespace mailmoat::checks {
 namespace {
@@ -94,6 +96,94 @@ void parse_content_type(std::string_view value, std::string& type, std::string& 
     }
 }
 
+std::string to_utf8(std::string_view text, const std::string& charset);
+
+/// The parameters of a Content-Type or Content-Disposition value (RFC 2045 §5.1), names lower-cased,
+/// quoted strings unquoted. At most 64.
+std::vector<std::pair<std::string, std::string>> mime_params(std::string_view value) {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::size_t i = value.find(';');
+    while (i != std::string_view::npos && i < value.size() && out.size() < 64) {
+        ++i;
+        while (i < value.size() && (is_ws(value[i]) || value[i] == '\n' || value[i] == '\r')) ++i;
+        const std::size_t eq = value.find('=', i);
+        if (eq == std::string_view::npos) break;
+        std::string name = lower(trim(value.substr(i, eq - i)));
+        std::size_t j = eq + 1;
+        while (j < value.size() && (is_ws(value[j]) || value[j] == '\n' || value[j] == '\r')) ++j;
+        std::string v;
+        if (j < value.size() && value[j] == '"') {
+            for (++j; j < value.size() && value[j] != '"'; ++j) {
+                if (value[j] == '\\' && j + 1 < value.size()) ++j;
+                if (value[j] != '\r' && value[j] != '\n') v.push_back(value[j]);
+            }
+            if (j < value.size()) ++j;
+        } else {
+            const std::size_t e = std::min(value.find(';', j), value.size());
+            v = std::string(trim(value.substr(j, e - j)));
+            j = e;
+        }
+        if (name.find(';') == std::string::npos) out.emplace_back(std::move(name), std::move(v));
+        i = value.find(';', j);
+    }
+    return out;
+}
+
+/// The value of parameter `name`, with RFC 2231 continuations (name*0, name*1*, ...) joined and
+/// charset'lang'%XX values decoded, and RFC 2047 encoded words (as some mailers write them) decoded.
+/// Empty when absent.
+std::string mime_param(std::string_view value, std::string_view name) {
+    const auto params = mime_params(value);
+    for (const auto& [n, v] : params)
+        if (n == name) return mail::decode_encoded_words(v);
+    auto hex = [](char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    };
+    std::string joined, charset;
+    bool any = false;
+    for (int k = 0; k < 64; ++k) {
+        const std::string base = std::string(name) + "*" + std::to_string(k);
+        const std::pair<std::string, std::string>* hit = nullptr;
+        bool ext = false, single = false;
+        for (const auto& p : params) {
+            if (p.first == base) hit = &p;
+            else if (p.first == base + "*") hit = &p, ext = true;
+            else if (k == 0 && p.first == std::string(name) + "*") hit = &p, ext = true, single = true;
+            if (hit) break;
+        }
+        if (!hit) break;
+        std::string_view piece = hit->second;
+        if (ext) {
+            if (k == 0) {  // charset'language'value
+                const std::size_t q1 = piece.find('\'');
+                const std::size_t q2 = q1 == std::string_view::npos ? q1 : piece.find('\'', q1 + 1);
+                if (q2 != std::string_view::npos) {
+                    charset = lower(piece.substr(0, q1));
+                    piece = piece.substr(q2 + 1);
+                }
+            }
+            for (std::size_t i = 0; i < piece.size(); ++i) {
+                if (piece[i] == '%' && i + 2 < piece.size()) {
+                    const int hi = hex(piece[i + 1]);
+                    const int lo = hex(piece[i + 2]);
+                    if (hi >= 0 && lo >= 0) {
+                        joined.push_back(static_cast<char>(hi * 16 + lo));
+                        i += 2;
+                        continue;
+                    }
+                }
+                joined.push_back(piece[i]);
+            }
+        } else {
+            joined += piece;
+        }
+        any = true;
+        if (single) break;
+    }
+    if (!any) return {};
+    return to_utf8(joined, charset);
+}
+
 }  // namespace
 
 const char* input_class_name(InputClass c) noexcept {
@@ -103,6 +193,8 @@ const char* input_class_name(InputClass c) noexcept {
     case InputClass::nested_header: return "nested_header";
     case InputClass::body: return "body";
     case InputClass::decoded_body: return "decoded_body";
+    case InputClass::attachment: return "attachment";
+    case InputClass::blocklist: return "blocklist";
     }
     return "header";
 }
@@ -125,8 +217,11 @@ const RuleSet::Tables& RuleSet::tables(InputClass c) const noexcept {
     case InputClass::nested_header: return nested_set ? nested_header : header;
     case InputClass::body: return body;
     case InputClass::decoded_body: return decoded_body;
+    case InputClass::blocklist: return blocklist;
+    case InputClass::attachment: break;
     }
-    return header;
+    static const Tables none;
+    return none;
 }
 
 bool is_mime_header(std::string_view name) noexcept {
@@ -155,6 +250,7 @@ Scanner::Scanner(std::shared_ptr<const RuleSet> rules) : rules_(std::move(rules)
 // Where an input came from, so that an action can be turned into a header or body edit.
 struct Scanner::Origin {
     bool primary = false;
+    bool message_level = false;  // attachment and blocklist hits: PREPEND adds a header at the top
     std::size_t position = 0;  // primary header position
     std::size_t first_line = 0, nlines = 1;
     long chunk = -1;
@@ -173,14 +269,44 @@ void Scanner::header(std::string_view logical) {
     primary_names_.emplace_back(name);
     if (logical.size() > rules_->header_size_limit) logical = logical.substr(0, rules_->header_size_limit);
     note_header(name, logical);
+    if (!rules_->blocklist.empty()) {
+        const std::size_t colon = logical.find(':');
+        const std::string_view value = colon == std::string_view::npos ? std::string_view() : logical.substr(colon + 1);
+        if (!have_subject_ && iequal(name, "Subject")) subject_ = std::string(value), have_subject_ = true;
+        else if (!have_from_ && iequal(name, "From")) from_ = std::string(value), have_from_ = true;
+        else if (!have_message_id_ && iequal(name, "Message-ID")) message_id_ = std::string(value), have_message_id_ = true;
+    }
     Origin o;
     o.primary = true;
     o.position = position;
     check(is_mime_header(name) ? InputClass::mime_header : InputClass::header, logical, o);
 }
 
+void Scanner::envelope(std::string_view client_ip, std::string_view mail_from) {
+    client_ip_ = std::string(client_ip.substr(0, 256));
+    mail_from_ = std::string(mail_from.substr(0, 2048));
+}
+
 void Scanner::end_of_headers() {
+    if (!primary_done_) {
+        primary_done_ = true;
+        check_blocklist();
+    }
     end_block();
+}
+
+void Scanner::check_blocklist() {
+    if (rules_->blocklist.empty()) return;
+    Origin o;
+    o.message_level = true;
+    auto key = [&](BlockBy by, const std::optional<std::string>& v) {
+        if (v && !done()) check(InputClass::blocklist, blocklist_key(by, *v), o);
+    };
+    key(BlockBy::client_ip, client_ip_value(client_ip_));
+    key(BlockBy::sender, sender_value(mail_from_));
+    if (have_from_) key(BlockBy::from_domain, from_domain_value(from_));
+    if (have_message_id_) key(BlockBy::message_id_domain, message_id_domain_value(message_id_));
+    if (have_subject_) key(BlockBy::subject, subject_value(subject_));
 }
 
 void Scanner::note_content_type(std::string_view logical) {
@@ -192,6 +318,16 @@ void Scanner::note_content_type(std::string_view logical) {
 void Scanner::note_header(std::string_view name, std::string_view logical) {
     if (iequal(name, "Content-Type")) {
         note_content_type(logical);
+        if (rules_->attachments && block_.filename.empty()) {
+            const std::size_t colon = logical.find(':');
+            if (colon != std::string_view::npos) block_.filename = mime_param(logical.substr(colon + 1), "name");
+        }
+    } else if (iequal(name, "Content-Disposition")) {
+        const std::size_t colon = logical.find(':');
+        if (rules_->attachments && colon != std::string_view::npos) {
+            std::string f = mime_param(logical.substr(colon + 1), "filename");
+            if (!f.empty()) block_.filename = std::move(f);
+        }
     } else if (iequal(name, "Content-Transfer-Encoding")) {
         const std::size_t colon = logical.find(':');
         if (colon != std::string_view::npos) block_.encoding = lower(trim(logical.substr(colon + 1)));
@@ -211,11 +347,13 @@ void Scanner::end_block() {
         charset_ = block_.charset;
     }
     const std::size_t depth = stack_.size();
-    if (block_.type.rfind("multipart/", 0) == 0 && !block_.boundary.empty() && depth < rules_->mime_nesting_limit) {
+    const bool multipart = block_.type.rfind("multipart/", 0) == 0 && !block_.boundary.empty() && depth < rules_->mime_nesting_limit;
+    const bool message = (block_.type == "message/rfc822" || block_.type == "message/global") && depth < rules_->mime_nesting_limit;
+    if (!multipart && !message) start_attachment();
+    if (multipart) {
         stack_.push_back(block_.boundary);
         state_ = State::body;
-    } else if ((block_.type == "message/rfc822" || block_.type == "message/global") &&
-               depth < rules_->mime_nesting_limit) {
+    } else if (message) {
         stack_.emplace_back();  // a nested message ends with the enclosing part
         state_ = State::nested_header;
         ++part_;
@@ -256,6 +394,7 @@ const Outcome& Scanner::finish() {
         }
         if (state_ != State::body) flush_part_header();
         flush_decoded();
+        flush_attachment();
     }
     return out_;
 }
@@ -334,8 +473,10 @@ void Scanner::body_line(std::string_view text, bool complete) {
         check(InputClass::body, text, o);
         if (decode_ != Decode::none && !boundary) decode_line(text, complete);
     }
+    if (att_.active && !boundary) attachment_bytes(text, complete);
     body_offset_ += text.size() + (complete ? 1 : 0);
     if (boundary) {
+        flush_attachment();
         flush_decoded();
         decode_ = Decode::none;
         if (closing) {
@@ -477,6 +618,125 @@ void Scanner::flush_decoded() {
     check(InputClass::decoded_body, line, o);
 }
 
+void Scanner::start_attachment() {
+    flush_attachment();
+    if (!rules_->attachments) return;
+    att_ = Attachment{};
+    att_.active = true;
+    att_.part = part_;
+    att_.info.name = block_.filename.substr(0, 1024);
+    att_.info.declared_type = block_.type;
+    if (block_.encoding == "base64") att_.decode = Decode::base64;
+    else if (block_.encoding == "quoted-printable") att_.decode = Decode::qp;
+    const bool text = block_.type.empty() || block_.type.rfind("text/", 0) == 0;
+    att_.limit = att_.info.name.empty() && text ? std::min<std::size_t>(rules_->attachment_size_limit, 512)
+                                               : rules_->attachment_size_limit;
+}
+
+void Scanner::attachment_bytes(std::string_view text, bool complete) {
+    const std::size_t limit = att_.limit;
+    auto put = [&](char c) {
+        ++att_.info.size;
+        if (att_.data.size() < limit) att_.data.push_back(c);
+        else att_.truncated = true;
+    };
+    if (att_.decode == Decode::base64) {
+        for (char c : text) {
+            const int v = b64_value(c);
+            if (v < 0) continue;
+            att_.bits = (att_.bits << 6) | static_cast<std::uint32_t>(v);
+            if (++att_.count == 4) {
+                put(static_cast<char>((att_.bits >> 16) & 0xFF));
+                put(static_cast<char>((att_.bits >> 8) & 0xFF));
+                put(static_cast<char>(att_.bits & 0xFF));
+                att_.bits = 0;
+                att_.count = 0;
+            }
+        }
+        if (std::find(text.begin(), text.end(), '=') != text.end()) {
+            if (att_.count == 2) put(static_cast<char>((att_.bits >> 4) & 0xFF));
+            if (att_.count == 3) {
+                put(static_cast<char>((att_.bits >> 10) & 0xFF));
+                put(static_cast<char>((att_.bits >> 2) & 0xFF));
+            }
+            att_.bits = 0;
+            att_.count = 0;
+        }
+        return;
+    }
+    if (att_.decode == Decode::qp) {
+        std::string_view t = text;
+        if (complete)
+            while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
+        bool soft = false;
+        for (std::size_t i = 0; i < t.size(); ++i) {
+            if (t[i] != '=') {
+                put(t[i]);
+                continue;
+            }
+            if (i + 1 == t.size()) {
+                soft = true;
+                break;
+            }
+            const int hi = i + 2 < t.size() ? hex_value(t[i + 1]) : -1;
+            const int lo = i + 2 < t.size() ? hex_value(t[i + 2]) : -1;
+            if (hi >= 0 && lo >= 0) {
+                put(static_cast<char>(hi * 16 + lo));
+                i += 2;
+            } else {
+                put('=');
+            }
+        }
+        if (complete && !soft) put('\r'), put('\n');
+        return;
+    }
+    for (char c : text) put(c);
+    if (complete) put('\r'), put('\n');
+}
+
+void Scanner::flush_attachment() {
+    if (!att_.active) return;
+    att_.active = false;
+    if (done() || out_.time_limit_reached) return;
+    // Nameless text parts are message text, not files; they count only with executable magic.
+    const bool text = att_.info.declared_type.empty() || att_.info.declared_type.rfind("text/", 0) == 0;
+    const std::vector<std::string> head = sniff_types(std::string_view(att_.data).substr(0, 512));
+    const bool executable = std::any_of(head.begin(), head.end(), [](const std::string& t) {
+        return t == "exe" || t == "elf" || t == "macho";
+    });
+    if (att_.info.name.empty() && text && !executable) {
+        att_.data.clear();
+        return;
+    }
+    const std::vector<FileInfo> files =
+        inspect_attachment(att_.info, att_.data, !att_.truncated, rules_->archive_limits);
+    std::string().swap(att_.data);
+    if (files.front().problems != 0 && out_.problems.size() < max_problems)
+        out_.problems.push_back("attachment " + (files.front().name.empty() ? std::string("(no name)") : files.front().name) +
+                                ": " + files.front().why);
+    Origin o;
+    o.message_level = true;
+    for (const FileInfo& f : files) {
+        if (done()) break;
+        if (has_deadline_ && std::chrono::steady_clock::now() > deadline_) {
+            out_.time_limit_reached = true;
+            out_.problems.push_back("match time limit reached; the rest of the message is not inspected");
+            break;
+        }
+        const AttachmentMatch m = rules_->attachments->match(f);
+        if (!m.matched) continue;
+        Hit hit;
+        hit.input_class = InputClass::attachment;
+        hit.table = "attachment-rules";
+        hit.where = rules_->attachments->source() + ":" + std::to_string(m.line);
+        hit.action = m.action;
+        hit.input = describe(f).substr(0, 400);
+        hit.part = att_.part;
+        apply(hit, o);
+        out_.hits.push_back(std::move(hit));
+    }
+}
+
 void Scanner::check(InputClass c, std::string_view input, const Origin& origin) {
     if (done() || out_.time_limit_reached) return;
     if (has_deadline_ && std::chrono::steady_clock::now() > deadline_) {
@@ -520,8 +780,19 @@ void Scanner::apply(const Hit& hit, const Origin& o) {
                                     " cannot change decoded text -- ignored");
         return;
     }
+    if (o.message_level && (a.kind == ActionKind::replace || a.kind == ActionKind::ignore || a.kind == ActionKind::strip)) {
+        if (out_.problems.size() < max_problems)
+            out_.problems.push_back(hit.where + ": " + action_name(a.kind) + " needs a header or body line -- ignored");
+        return;
+    }
     auto edit = [&](ActionKind kind, const std::string& text) {
-        if (o.primary) {
+        if (o.message_level) {
+            HeaderEdit e;  // a header above the first primary header
+            e.name = primary_names_.empty() ? std::string() : primary_names_.front();
+            e.kind = kind;
+            e.text = text;
+            out_.header_edits.push_back(std::move(e));
+        } else if (o.primary) {
             HeaderEdit e;
             e.position = o.position;
             e.name = primary_names_[o.position];

@@ -11,13 +11,16 @@
 #include <vector>
 
 #include "common/checks/action.hpp"
+#include "common/checks/attachment.hpp"
 #include "common/table/table.hpp"
 
 namespace mailmoat::checks {
 
 /// Which table set an input goes to (header_checks(5) "MIME PROCESSING").
-/// decoded_body: text of base64/quoted-printable text parts after decoding (an extension of Postfix).
-enum class InputClass { header, mime_header, nested_header, body, decoded_body };
+/// decoded_body: text of base64/quoted-printable text parts after decoding (an extension of Postfix);
+/// attachment: a file (MIME part or archive entry) judged by the attachment rules; blocklist: the keys
+/// ("subject=...", "client-ip=...") looked up in the managed blocklist table. The last three are not in Postfix.
+enum class InputClass { header, mime_header, nested_header, body, decoded_body, attachment, blocklist };
 [[nodiscard]] const char* input_class_name(InputClass c) noexcept;  // "header", "mime_header", ...
 
 /// The compiled tables and limits; immutable and shared by every message.
@@ -28,6 +31,10 @@ struct RuleSet {
     Tables nested_header;  // nested_header_checks (empty: use header)
     Tables body;           // body_checks
     Tables decoded_body;   // decoded-body-checks: lines of decoded base64/QP text parts (not in Postfix)
+    Tables blocklist;      // blocklist-table: looked up with the keys of blocklist.hpp after the headers
+    std::shared_ptr<const AttachmentRules> attachments;  // attachment-rules (nullptr: none)
+    std::size_t attachment_size_limit = 10U << 20;  // decoded bytes of one part kept to sniff and open archives
+    ArchiveLimits archive_limits;
     bool mime_set = false;     // mime_header given explicitly (even if empty: "none")
     bool nested_set = false;   // nested_header given explicitly
     std::size_t body_size_limit = 51200;   // body_checks_size_limit; 0 = no limit
@@ -91,6 +98,9 @@ class Scanner {
 public:
     explicit Scanner(std::shared_ptr<const RuleSet> rules);
 
+    /// The SMTP envelope for blocklist keys: the client address and the MAIL FROM argument ("<a@b>"),
+    /// either may be empty when unknown. Call before end_of_headers().
+    void envelope(std::string_view client_ip, std::string_view mail_from);
     /// A primary header as one logical line "Name: value" (folds joined with "\n"), in order.
     void header(std::string_view logical);
     /// After the last primary header.
@@ -112,6 +122,7 @@ private:
         std::string boundary;  // its boundary parameter
         std::string encoding;  // lower-case Content-Transfer-Encoding
         std::string charset;   // lower-case charset parameter
+        std::string filename;  // Content-Disposition filename, else Content-Type name (decoded)
     };
     enum class Decode { none, base64, qp };
     struct Origin;
@@ -127,6 +138,10 @@ private:
     void decode_line(std::string_view text, bool complete);
     void decoded_byte(char c);
     void flush_decoded();
+    void check_blocklist();
+    void start_attachment();
+    void attachment_bytes(std::string_view text, bool complete);
+    void flush_attachment();
 
     std::shared_ptr<const RuleSet> rules_;
     Outcome out_;
@@ -153,6 +168,21 @@ private:
     std::string decoded_;          // the decoded line being assembled (at most line_length_limit bytes)
     long decoded_chunk_ = 0;
     std::string charset_;          // of the segment being decoded
+    // blocklist keys
+    std::string client_ip_, mail_from_, subject_, from_, message_id_;
+    bool have_subject_ = false, have_from_ = false, have_message_id_ = false, primary_done_ = false;
+    // the attachment (leaf part) being collected for the attachment rules
+    struct Attachment {
+        bool active = false;
+        Decode decode = Decode::none;
+        std::uint32_t bits = 0;
+        int count = 0;
+        std::string data;          // decoded, at most `limit` bytes
+        std::size_t limit = 0;     // attachment_size_limit; for nameless text only enough to see executable magic
+        bool truncated = false;
+        FileInfo info;
+        std::size_t part = 0;
+    } att_;
 };
 
 /// The body after body edits, lines ending in CRLF. raw is the original body (any line ends).

@@ -28,11 +28,27 @@ std::pair<std::string, std::string> split_header(std::string_view text) {
 ChecksSession::ChecksSession(std::shared_ptr<const Settings> settings) : settings_(std::move(settings)) {}
 
 void ChecksSession::start() {
-    if (!scanner_) scanner_.emplace(settings_->rules);
+    if (!scanner_) {
+        scanner_.emplace(settings_->rules);
+        // Postfix sends the client address with connect and as {client_addr}; either will do.
+        std::string ip = client_ip_.empty() ? client_addr() : client_ip_;
+        scanner_->envelope(ip, mail_from_.empty() ? macro_or_empty("{mail_addr}") : mail_from_);
+    }
+}
+
+milter::Status ChecksSession::on_connect(const milter::ConnectInfo& info) {
+    client_ip_ = info.address ? info.address->to_string() : std::string();
+    return milter::Status::continue_;
+}
+
+milter::Status ChecksSession::on_envfrom(const std::vector<std::string_view>& args) {
+    mail_from_ = args.empty() ? std::string() : std::string(args[0].substr(0, 2048));
+    return milter::Status::continue_;
 }
 
 void ChecksSession::reset() {
     scanner_.reset();
+    mail_from_.clear();
     recipients_.clear();
     body_.clear();
     body_complete_ = true;

@@ -16,6 +16,8 @@ class ChecksSession final : public milter::Session {
 public:
     explicit ChecksSession(std::shared_ptr<const Settings> settings);
 
+    milter::Status on_connect(const milter::ConnectInfo& info) override;
+    milter::Status on_envfrom(const std::vector<std::string_view>& args) override;
     milter::Status on_envrcpt(const std::vector<std::string_view>& args) override;
     milter::Status on_header(std::string_view name, std::string_view value) override;
     milter::Status on_eoh() override;
@@ -30,6 +32,8 @@ private:
 
     std::shared_ptr<const Settings> settings_;
     std::optional<checks::Scanner> scanner_;
+    std::string client_ip_;  // of the connection (kept across messages)
+    std::string mail_from_;  // MAIL FROM of the message
     std::vector<std::string> recipients_;
     std::string body_;
     bool body_complete_ = true;

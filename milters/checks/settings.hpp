@@ -16,6 +16,8 @@ struct Settings {
     daemon::CommonSettings common;
     std::vector<std::string> header_checks, mime_header_checks, nested_header_checks, body_checks,
         decoded_body_checks;
+    std::string attachment_rules;  // the attachment rules file ("" none)
+    std::string blocklist_table;   // "pcre:/path" of the managed blocklist ("" none)
     std::shared_ptr<const checks::RuleSet> rules;  // the compiled tables
     std::size_t body_buffer_limit = 64U << 20;     // body kept for body edits (REPLACE/PREPEND/IGNORE)
     std::size_t max_recipients = 1000;
@@ -28,6 +30,11 @@ struct Settings {
 /// Builds Settings and compiles every table. Throws config::ConfigError naming the key, or
 /// table::TableError (a ConfigError) naming FILE:LINE of the first bad rule.
 [[nodiscard]] Settings build_settings(const config::Values& values);
+
+/// The table spec of a blocklist-table value: a bare path becomes "pcre:path"; "" stays "".
+[[nodiscard]] std::string blocklist_spec(const std::string& value);
+/// The file of a table spec ("pcre:/x" gives "/x").
+[[nodiscard]] std::string blocklist_path(const std::string& spec);
 
 /// The milter registration: stages, the modifications used, the "i" macro at end of message.
 [[nodiscard]] milter::RunnerOptions runner_options(const util::SocketSpec& socket);

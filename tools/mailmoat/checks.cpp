@@ -1,5 +1,6 @@
-// tools/mailmoat/checks.cpp - `mailmoat checks test`: runs header/body checks tables against a message or
-// one line and explains which rule (FILE:LINE) fired on which input and part, and the final decision.
+// tools/mailmoat/checks.cpp - `mailmoat checks test`: runs header/body checks tables (and attachment rules, the
+// blocklist) against a message or one line and explains which rule (FILE:LINE) fired on which input and part,
+// and the final decision. block/unblock/list are in checks_block.cpp.
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -7,7 +8,9 @@
 
 #include "common/checks/scanner.hpp"
 #include "common/log/logger.hpp"
+#include "milters/checks/settings.hpp"
 #include "tools/mailmoat/args.hpp"
+#include "tools/mailmoat/checks_block.hpp"
 #include "tools/mailmoat/command.hpp"
 
 namespace mailmoat::cli {
@@ -20,7 +23,10 @@ constexpr std::size_t max_message_bytes = 256U << 20;
 void usage(std::ostream& out) {
     out << "usage: mailmoat checks test [--table T] [--header-checks T] [--mime-header-checks T]\n"
            "                            [--nested-header-checks T] [--body-checks T] [--decoded-body-checks T]\n"
-           "                            [--body-checks-size-limit N] (MESSAGE | - | --line TEXT [--body])\n"
+           "                            [--body-checks-size-limit N] [--attachment-rules FILE]\n"
+           "                            [--blocklist-table T [--sender ADDR] [--client-ip IP]]\n"
+           "                            (MESSAGE | - | --line TEXT [--body])\n"
+           "       mailmoat checks block|unblock|list ...   (mailmoat checks block --help)\n"
            "\n"
            "Runs Postfix header_checks/body_checks tables (pcre:FILE, regexp:FILE, several allowed) against a\n"
            "message file (- for standard input) or a single line, as mailmoat-checks and Postfix's cleanup\n"
@@ -98,7 +104,9 @@ int test(const std::vector<std::string>& args, Io& io) {
         "body-checks", po::value<std::vector<std::string>>(), "")(
         "decoded-body-checks", po::value<std::vector<std::string>>(), "")("body-checks-size-limit",
                                                                   po::value<std::size_t>(), "")(
-        "line", po::value<std::string>(), "")("body", "")("message", po::value<std::string>(), "");
+        "line", po::value<std::string>(), "")("body", "")("message", po::value<std::string>(), "")(
+        "attachment-rules", po::value<std::string>(), "")("blocklist-table", po::value<std::string>(), "")(
+        "sender", po::value<std::string>(), "")("client-ip", po::value<std::string>(), "");
     po::positional_options_description pos;
     pos.add("message", 1);
     const auto vm = parse_args(args, opts, &pos);
@@ -116,7 +124,12 @@ int test(const std::vector<std::string>& args, Io& io) {
         header.push_back(t);
         body.push_back(t);
     }
-    if (header.empty() && body.empty() && !vm.count("decoded-body-checks")) throw UsageError("no table given (--table, --header-checks, --body-checks)");
+    if (header.empty() && body.empty() && !vm.count("decoded-body-checks") && !vm.count("attachment-rules") &&
+        !vm.count("blocklist-table"))
+        throw UsageError("no table given (--table, --header-checks, --body-checks, --attachment-rules, --blocklist-table)");
+    if (vm.count("attachment-rules")) rules->attachments = checks::AttachmentRules::load(vm["attachment-rules"].as<std::string>());
+    if (vm.count("blocklist-table"))
+        rules->blocklist = checks::open_tables({checksd::blocklist_spec(vm["blocklist-table"].as<std::string>())});
     rules->header = checks::open_tables(header);
     rules->body = checks::open_tables(body);
     rules->decoded_body = checks::open_tables(list("decoded-body-checks"));
@@ -132,6 +145,8 @@ int test(const std::vector<std::string>& args, Io& io) {
     rules->time_limit = std::chrono::milliseconds(0);
 
     checks::Scanner s(rules);
+    s.envelope(vm.count("client-ip") ? vm["client-ip"].as<std::string>() : std::string(),
+               vm.count("sender") ? vm["sender"].as<std::string>() : std::string());
     if (vm.count("line")) {
         if (vm.count("message")) throw UsageError("give a message or --line, not both");
         const std::string line = vm["line"].as<std::string>();
@@ -167,11 +182,16 @@ int run(const std::vector<std::string>& args, Io& io) {
         usage(io.out);
         return args.empty() ? Exit::usage : Exit::ok;
     }
-    if (args[0] == "test") return test(std::vector<std::string>(args.begin() + 1, args.end()), io);
+    const std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (args[0] == "test") return test(rest, io);
+    if (args[0] == "block") return checks_block(rest, io);
+    if (args[0] == "unblock") return checks_unblock(rest, io);
+    if (args[0] == "list") return checks_list(rest, io);
     throw UsageError("unknown checks subcommand '" + args[0] + "'");
 }
 
-const Registration registration{{"checks", "header/body checks tables: test a message or a line against them", run}};
+const Registration registration{
+    {"checks", "header/body checks: test a message against the tables; block, unblock, list the blocklist", run}};
 
 }  // namespace
 }  // namespace mailmoat::cli

@@ -136,3 +136,40 @@ TEST_CASE("split_header") {
     CHECK(checksd::split_header("X-A: b c") == std::pair<std::string, std::string>{"X-A", "b c"});
     CHECK(checksd::split_header("X-A :b") == std::pair<std::string, std::string>{"X-A", "b"});
 }
+
+TEST_CASE("session: blocklist keys from connect and MAIL FROM, kept per connection, reset per message") {
+    auto s = std::make_shared<checksd::Settings>();
+    auto r = std::make_shared<checks::RuleSet>();
+    r->blocklist = checks::open_tables({"pcre:{ {/^client-ip\\=192\\.0\\.2\\.7$/ REJECT 5.7.1 bad client}, "
+                                        "{/^sender\\=spam\\@bulk\\.example$/ DISCARD} }"});
+    s->rules = r;
+    FakeContext ctx;
+    checksd::ChecksSession session(s);
+    session.attach(&ctx);
+    milter::ConnectInfo info;
+    info.family = milter::ConnectInfo::Family::inet;
+    info.address = util::IpAddress::parse("192.0.2.8");
+    (void)session.on_connect(info);
+    auto message = [&](const std::string& from) {
+        (void)session.on_envfrom({from});
+        (void)session.on_envrcpt({"<b@example.org>"});
+        (void)session.on_header("Subject", " hi");
+        (void)session.on_eoh();
+        (void)session.on_body("text\r\n");
+        milter::Modifier m(ctx);
+        const auto st = session.on_eom(m);
+        session.reset();
+        return st;
+    };
+    CHECK(message("<SPAM@bulk.example>") == milter::Status::discard);
+    CHECK(message("<ok@fine.example>") == milter::Status::continue_);  // the sender does not stay
+    checksd::ChecksSession other(s);
+    other.attach(&ctx);
+    info.address = util::IpAddress::parse("192.0.2.7");
+    (void)other.on_connect(info);
+    (void)other.on_envfrom({"<ok@fine.example>"});
+    (void)other.on_eoh();
+    milter::Modifier m(ctx);
+    CHECK(other.on_eom(m) == milter::Status::reject);
+    CHECK(ctx.ops.back() == "reply 550 5.7.1 bad client");
+}

@@ -1,0 +1,76 @@
+// tests/fuzz/fuzz_attachment.cpp - libFuzzer target: attachment rules, magic sniffing and zip inspection.
+// Input: attachment rules up to the first blank line, then bytes that are (a) opened as an attachment
+// (zip entries, nested zips, within small limits) and (b) fed as a whole message to the scanner with
+// those rules (MIME parameters, RFC 2231 names, base64/QP decoding). Nothing may crash, and the files
+// found must stay within the limits.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "common/checks/scanner.hpp"
+
+namespace {
+
+using namespace mailmoat;
+
+void scan(std::shared_ptr<const checks::RuleSet> rs, std::string_view message) {
+    checks::Scanner s(std::move(rs));
+    const std::size_t split = message.find("\n\n");
+    std::string_view head = message.substr(0, split);
+    std::string logical;
+    while (!head.empty()) {
+        const std::size_t nl = head.find('\n');
+        std::string_view l = head.substr(0, nl);
+        head = nl == std::string_view::npos ? std::string_view() : head.substr(nl + 1);
+        if (!l.empty() && (l[0] == ' ' || l[0] == '\t') && !logical.empty()) {
+            logical += '\n';
+            logical += l;
+            continue;
+        }
+        if (!logical.empty()) s.header(logical);
+        logical = std::string(l);
+    }
+    if (!logical.empty()) s.header(logical);
+    s.end_of_headers();
+    if (split != std::string_view::npos) {
+        const std::string_view body = message.substr(split + 2);
+        for (std::size_t i = 0; i < body.size(); i += 61) s.body(body.substr(i, 61));
+    }
+    (void)s.finish();
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const std::size_t blank = text.find("\n\n");
+    if (blank == std::string_view::npos) return 0;
+    std::shared_ptr<const checks::AttachmentRules> rules;
+    try {
+        rules = checks::AttachmentRules::parse(text.substr(0, blank), "fuzz");
+    } catch (const table::TableError&) {
+        return 0;  // a bad rules file is an expected outcome
+    }
+    const std::string_view payload = text.substr(blank + 2);
+    checks::ArchiveLimits limits;
+    limits.max_entries = 50;
+    limits.max_depth = 3;
+    limits.max_uncompressed = 1U << 20;
+    checks::FileInfo part;
+    part.name = "fuzz.zip";
+    const auto files = checks::inspect_attachment(part, payload, true, limits);
+    if (files.empty() || files.size() > 1 + 50 + 50 * 50 + 50 * 50 * 50) std::abort();
+    for (const auto& f : files) {
+        if (f.depth > limits.max_depth) std::abort();
+        (void)rules->match(f);
+        (void)checks::describe(f);
+    }
+    auto rs = std::make_shared<checks::RuleSet>();
+    rs->attachments = rules;
+    rs->archive_limits = limits;
+    rs->attachment_size_limit = 1U << 20;
+    rs->time_limit = std::chrono::milliseconds(0);
+    scan(rs, payload);
+    return 0;
+}
