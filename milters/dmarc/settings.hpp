@@ -1,5 +1,6 @@
 // milters/dmarc/settings.hpp - mailmoat-dmarc settings: schema, validation, override table, store, PSL.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -47,7 +48,9 @@ struct Settings {
     bool reject_multiple_from = true;
     std::string override_table;                     // spec, empty: none
     std::vector<std::string> trusted_arc_sealers;   // lower-cased A-label domains
-    std::string store;                              // "sqlite:/path" or "none"
+    std::string store;                              // "sqlite:/path", a Redis URL or "none"
+    std::chrono::milliseconds store_timeout{500};   // Redis
+    std::chrono::seconds store_ttl{40 * 86400};     // Redis
     bool tempfail_on_dns_error = false;
     bool add_spf_dkim_results = true;               // self-computed spf=/dkim= also go into our A-R
     std::size_t max_signatures_to_verify = 5;
