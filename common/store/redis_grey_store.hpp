@@ -14,13 +14,6 @@
 
 namespace mailmoat::store {
 
-    // every write sets this TTL: Redis expires old entries
-    std::chrono::milliseconds timeout{500};       // connect and per-command timeout
-    std::chrono::milliseconds min_backoff{100};   // after a failure, no new connection attempt before this
-    std::chrono::milliseconds max_backoff{5000};  // doubling up to this
-    std::size_t max_idle_connections = 8;
-};
-
 /// Several MX hosts share one Redis: entries are hashes under PREFIX "e:" KEY, client counters under
 /// PREFIX "c:" CLIENT, both with a TTL of max-age refreshed on every write. seen/touch/restart/
 /// add_client_pass run as Lua scripts, so each is atomic on the server. A connection that fails is
