@@ -9,6 +9,7 @@
 
 #include "common/store/dmarc_report_store.hpp"
 #include "common/store/redis_connection.hpp"
+#include "common/store/sqlite_grey_store.hpp"  // SqliteOptions, StoreError
 
 namespace mailmoat::store {
 

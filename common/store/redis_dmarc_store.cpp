@@ -179,20 +179,22 @@ void RedisDmarcStore::write_batch(const std::vector<Pending*>& batch) {
             queued += 7;
         }
         c->append({"EXEC"});
-        (void)c->reply();  // +OK
-        // Replies of the queued commands are +QUEUED; an error here (a wrong-type key) aborts the EXEC.
-        std::string queue_error;
-        for (std::size_t i = 0; i < queued; ++i) {
+        // Every reply is read, also after an error one: a connection with replies left unread must
+        // never go back to the pool. An error for MULTI (NOAUTH) or a queued command (a wrong-type key)
+        // makes Redis refuse the EXEC too.
+        std::string first_error;
+        RedisReply exec;
+        for (std::size_t i = 0; i < queued + 2; ++i) {
             try {
-                (void)c->reply();
+                auto r = c->reply();
+                if (i == queued + 1) exec = std::move(r);
             } catch (const RedisFailure& f) {
                 if (c->broken) throw;
-                if (queue_error.empty()) queue_error = f.message;
+                if (first_error.empty()) first_error = f.message;
             }
         }
-        auto exec = c->reply();
-        if (!queue_error.empty()) throw RedisFailure{queue_error};
-        if (exec->type != REDIS_REPLY_ARRAY) throw RedisFailure{"redis: transaction aborted"};
+        if (!first_error.empty()) throw RedisFailure{first_error};
+        if (!exec || exec->type != REDIS_REPLY_ARRAY) throw RedisFailure{"redis: transaction aborted"};
         for (std::size_t i = 0; i < exec->elements; ++i)
             if (exec->element[i]->type == REDIS_REPLY_ERROR)
                 throw RedisFailure{"redis: " + std::string(exec->element[i]->str, exec->element[i]->len)};
@@ -327,9 +329,17 @@ Status RedisDmarcStore::settle_destination(const std::string& domain, std::int64
                    std::to_string(now)});
         c->append({"EXPIRE", k, std::to_string(options_.ttl.count())});
         c->append({"EXEC"});
-        for (int i = 0; i < 3; ++i) (void)c->reply();
-        auto exec = c->reply();
-        return exec->type == REDIS_REPLY_ARRAY ? Status::ok : Status::tempfail;
+        bool failed = false;
+        for (int i = 0; i < 4; ++i) {
+            try {
+                auto r = c->reply();
+                if (i == 3 && r->type != REDIS_REPLY_ARRAY) failed = true;
+            } catch (const RedisFailure&) {
+                if (c->broken) throw;
+                failed = true;  // keep reading: no reply may be left on the connection
+            }
+        }
+        return failed ? Status::tempfail : Status::ok;
     });
 }
 
