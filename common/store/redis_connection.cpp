@@ -1,6 +1,7 @@
 // common/store/redis_connection.cpp - Redis URL parsing, hiredis commands and pipelining, the backoff pool.
 #include "common/store/redis_connection.hpp"
 
+#include <signal.h>
 #include <sys/time.h>
 
 #include <algorithm>
@@ -152,7 +153,13 @@ RedisReply RedisConnection::reply() {
     return r;
 }
 
-RedisPool::RedisPool(RedisOptions options, const util::Clock& clock) : options_(std::move(options)), clock_(clock) {}
+RedisPool::RedisPool(RedisOptions options, const util::Clock& clock) : options_(std::move(options)), clock_(clock) {
+    // hiredis writes with write(2): a server that went away would kill the process with SIGPIPE
+    // instead of failing the call. The daemons ignore SIGPIPE already; the command-line tool and
+    // tests may not.
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) ::signal(SIGPIPE, SIG_IGN);
+}
 
 std::unique_ptr<RedisConnection> RedisPool::acquire(std::string& error) {
     const auto now = clock_.steady_now();

@@ -68,7 +68,8 @@ struct RedisConnection {
 
 /// Connections to one server. acquire() hands out an idle connection or opens one (connect, AUTH,
 /// SELECT, all bounded by the timeout); after a failure no connection is attempted before the backoff
-/// has passed, so while the server is down every call fails at once.
+/// has passed, so while the server is down every call fails at once. Constructing one makes the
+/// process ignore SIGPIPE when it had the default action (a lost server must fail a call, not kill).
 class RedisPool {
 public:
     explicit RedisPool(RedisOptions options, const util::Clock& clock = util::SystemClock::instance());
