@@ -4,7 +4,8 @@
 # Redis; `mailmoat dmarc report --store redis://... --dry-run --until now` builds one report per domain
 # with the summed counts, valid against the RFC 9990 schema (xmllint); two report runs at once deliver
 # each report exactly once (claims in Redis); Redis stopped mid-run: mail is still accepted and each
-# lost record is logged and counted.
+# lost record is logged and counted. Ingest, duplicate detection, summary and html read the Redis store
+# and give what the SQLite store gives for the same report corpus.
 import gzip
 import os
 import re
@@ -168,6 +169,33 @@ class DmarcRedis(mmtest.TestCase):
                     r = mailmoat(["report", "--store", store, "--dry-run", "--output", out, "--until", "now",
                                   "--email", "x@receiver.test"], check=False)
                     self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+
+    def test_ingest_summary_html_match_sqlite(self):
+        work = mmtest.make_tmpdir("dmarc-redis-ingest")
+        self.addCleanup(mmtest.remove_tmpdir, work)
+        corpus_dir = os.path.join(SRC, "tests", "data", "dmarc-reports")
+        corpus = sorted(os.path.join(corpus_dir, f) for f in os.listdir(corpus_dir)
+                        if f.endswith(".eml") or f.endswith(".xml.gz"))
+        self.assertGreaterEqual(len(corpus), 4)
+        with mmtest.Redis(password="moat-pw") as redis:
+            outputs = {}
+            for store in (redis.url(7), "sqlite:" + os.path.join(work, "oracle.db")):
+                first = mailmoat(["ingest", "--store", store, *corpus])
+                again = mailmoat(["ingest", "--store", store, *corpus])
+                self.assertIn(f"added={len(corpus)} duplicates=0", first.stdout)
+                self.assertIn(f"added=0 duplicates={len(corpus)}", again.stdout)
+                summary = mailmoat(["summary", "--store", store]).stdout
+                html = os.path.join(work, "page.html")
+                mailmoat(["html", "--store", store, "--output", html])
+                with open(html) as f:
+                    page = f.read()
+                self.assertNotIn("moat-pw", summary + page)
+                # The page names its store; the rest must be the same for both.
+                page = re.sub(r"from (redis|sqlite):\S+?\.</small>", "from STORE.</small>", page)
+                outputs[store.split(":")[0]] = (summary, page)
+            self.assertIn("messages: 112", outputs["redis"][0])
+            self.assertEqual(outputs["redis"][0], outputs["sqlite"][0])
+            self.assertEqual(outputs["redis"][1], outputs["sqlite"][1])
 
 
 if __name__ == "__main__":
