@@ -31,7 +31,8 @@ std::optional<DmarcStoreSpec> parse_dmarc_store_url(std::string_view url, bool b
 
 std::shared_ptr<DmarcFullStore> open_dmarc_store(const DmarcStoreSpec& spec, const DmarcStoreTuning& tuning) {
     switch (spec.kind) {
-        case DmarcStoreSpec::Kind::none: return nullptr;
+        case DmarcStoreSpec::Kind::none:
+            return nullptr;
         case DmarcStoreSpec::Kind::sqlite: {
             SqliteOptions o;
             o.path = spec.path;

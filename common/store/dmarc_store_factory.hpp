@@ -16,8 +16,8 @@ namespace mailmoat::store {
 struct DmarcStoreSpec {
     enum class Kind { none, sqlite, redis };
     Kind kind = Kind::none;
-    std::string path;      // sqlite: absolute path
-    RedisEndpoint redis;   // redis
+    std::string path;     // sqlite: absolute path
+    RedisEndpoint redis;  // redis
 };
 
 /// Parses "none", "sqlite:/abs/path" (also "sqlite:///abs/path") or a Redis URL (parse_redis_url:
@@ -27,10 +27,10 @@ struct DmarcStoreSpec {
 [[nodiscard]] std::optional<DmarcStoreSpec> parse_dmarc_store_url(std::string_view url, bool bare_paths = false);
 
 struct DmarcStoreTuning {
-    std::chrono::milliseconds timeout{500};                   // Redis connect/command timeout
-    std::chrono::seconds ttl{std::chrono::hours(40 * 24)};   // Redis: keys expire this long after the last write
-    std::chrono::milliseconds busy_timeout{2000};             // SQLite: wait this long for a lock
-    bool synchronous_full = false;                            // SQLite: fsync every commit
+    std::chrono::milliseconds timeout{500};                 // Redis connect/command timeout
+    std::chrono::seconds ttl{std::chrono::hours(40 * 24)};  // Redis: keys expire this long after the last write
+    std::chrono::milliseconds busy_timeout{2000};           // SQLite: wait this long for a lock
+    bool synchronous_full = false;                          // SQLite: fsync every commit
 };
 
 /// Opens the store. nullptr for Kind::none. Throws StoreError when a SQLite file cannot be opened or

@@ -108,7 +108,9 @@ std::vector<std::vector<std::string>> split_items(std::string_view text) {
     return out;
 }
 
-std::string field(const std::vector<std::string>& f, std::size_t i) { return i < f.size() ? f[i] : std::string(); }
+std::string field(const std::vector<std::string>& f, std::size_t i) {
+    return i < f.size() ? f[i] : std::string();
+}
 
 std::string encode_record(const dmarc::ReportRecord& r) {
     const auto& p = r.policy;
@@ -176,8 +178,9 @@ std::string encode_report(const dmarc_report::AggregateReport& r) {
     put(out, m.generator);
     put_raw(out, list_text(m.errors));
     put(out, dmarc_report::format_name(r.format));
-    for (auto v : {std::string_view(r.version), std::string_view(p.domain), std::string_view(p.p), std::string_view(p.sp),
-                   std::string_view(p.np), std::string_view(p.adkim), std::string_view(p.aspf), std::string_view(p.testing)})
+    for (auto v :
+         {std::string_view(r.version), std::string_view(p.domain), std::string_view(p.p), std::string_view(p.sp),
+          std::string_view(p.np), std::string_view(p.adkim), std::string_view(p.aspf), std::string_view(p.testing)})
         put(out, v);
     put(out, std::to_string(p.pct));
     put(out, p.fo);
@@ -188,7 +191,8 @@ std::string encode_report(const dmarc_report::AggregateReport& r) {
         put(row, std::to_string(x.count));
         for (auto v : {std::string_view(x.disposition), std::string_view(x.dkim), std::string_view(x.spf)}) put(row, v);
         put_raw(row, overrides_text(x.reasons));
-        for (auto v : {std::string_view(x.header_from), std::string_view(x.envelope_from), std::string_view(x.envelope_to)})
+        for (auto v :
+             {std::string_view(x.header_from), std::string_view(x.envelope_from), std::string_view(x.envelope_to)})
             put(row, v);
         put_raw(row, dkim_text(x.dkim_results));
         put_raw(row, spf_text(x.spf_results));

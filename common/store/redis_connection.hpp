@@ -21,8 +21,8 @@ struct RedisEndpoint {
     unsigned port = 6379;
     std::string unix_path;  // non-empty: connect to this socket instead of host:port
     unsigned db = 0;
-    std::string username;   // Redis 6 ACL user; empty: AUTH with the password alone
-    std::string password;   // empty: no AUTH
+    std::string username;  // Redis 6 ACL user; empty: AUTH with the password alone
+    std::string password;  // empty: no AUTH
     /// The URL without the password ("redis://h:p/db", "unix:/path?db=N"), for logs and describe().
     [[nodiscard]] std::string to_string() const;
 };

@@ -14,7 +14,9 @@ namespace {
 
 constexpr std::int64_t day_seconds = 86400;
 
-std::int64_t day_of(std::int64_t t) { return t >= 0 ? t / day_seconds : -((-t + day_seconds - 1) / day_seconds); }
+std::int64_t day_of(std::int64_t t) {
+    return t >= 0 ? t / day_seconds : -((-t + day_seconds - 1) / day_seconds);
+}
 
 // KEYS[1] claim; ARGV owner, lease seconds, stale owner (may be empty). Returns {claimed 0/1, holder}.
 constexpr const char* claim_lua =
@@ -158,7 +160,8 @@ RecordResult RedisDmarcStore::add(const dmarc::ReportRecord& r) {
 void RedisDmarcStore::write_batch(const std::vector<Pending*>& batch) {
     // One RPUSH per (domain, day) and the index updates, in one MULTI/EXEC: all of the batch or none.
     std::map<std::pair<std::string, std::int64_t>, std::vector<std::string>> groups;
-    for (auto* p : batch) groups[{p->record->policy.domain, day_of(p->record->time)}].push_back(text::encode_record(*p->record));
+    for (auto* p : batch)
+        groups[{p->record->policy.domain, day_of(p->record->time)}].push_back(text::encode_record(*p->record));
     try {
         RedisLease c(pool_);
         const auto ttl = std::to_string(options_.ttl.count());
@@ -230,8 +233,9 @@ RecordsResult RedisDmarcStore::records(const std::string& policy_domain, std::in
                         got.push_back(std::move(r));
                     }
                 }
-                std::stable_sort(got.begin(), got.end(),
-                                 [](const dmarc::ReportRecord& a, const dmarc::ReportRecord& b) { return a.time < b.time; });
+                std::stable_sort(
+                    got.begin(), got.end(),
+                    [](const dmarc::ReportRecord& a, const dmarc::ReportRecord& b) { return a.time < b.time; });
                 for (auto& r : got) {
                     if (out.records.size() >= limit) break;
                     out.records.push_back(std::move(r));
@@ -293,8 +297,8 @@ Status RedisDmarcStore::destination_settled(const std::string& domain, std::int6
 }
 
 ClaimResult RedisDmarcStore::claim_destination(const std::string& domain, std::int64_t begin,
-                                               const std::string& destination, const std::string& owner,
-                                               std::int64_t, std::int64_t lease, const std::string& stale_owner) {
+                                               const std::string& destination, const std::string& owner, std::int64_t,
+                                               std::int64_t lease, const std::string& stale_owner) {
     return guarded(
         [&] {
             RedisLease c(pool_);
@@ -303,7 +307,8 @@ ClaimResult RedisDmarcStore::claim_destination(const std::string& domain, std::i
                                  std::to_string(std::max<std::int64_t>(lease, 1)), stale_owner});
             if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw RedisFailure{"redis: unexpected script reply"};
             return ClaimResult{redis_int(r->element[0]) == 1 ? ClaimOutcome::claimed : ClaimOutcome::taken,
-                               redis_string(r->element[1]), {}};
+                               redis_string(r->element[1]),
+                               {}};
         },
         ClaimResult{ClaimOutcome::tempfail, {}, {}});
 }
@@ -347,9 +352,9 @@ Status RedisDmarcStore::close_period(const std::string& domain, std::int64_t beg
                                      const std::string& report_id, std::uint64_t messages, std::int64_t now) {
     return guarded_status([&] {
         RedisLease c(pool_);
-        (void)c->command({"EVAL", close_lua, "2", key("pe:", domain), key("period:", domain + ":" + std::to_string(begin)),
-                          std::to_string(end), report_id, std::to_string(messages), std::to_string(now),
-                          std::to_string(options_.ttl.count())});
+        (void)c->command({"EVAL", close_lua, "2", key("pe:", domain),
+                          key("period:", domain + ":" + std::to_string(begin)), std::to_string(end), report_id,
+                          std::to_string(messages), std::to_string(now), std::to_string(options_.ttl.count())});
         return Status::ok;
     });
 }
@@ -406,8 +411,8 @@ ReportsResult RedisDmarcStore::reports(const std::string& domain, std::int64_t s
         [&] {
             ReportsResult out;
             RedisLease c(pool_);
-            auto idx = c->command(
-                {"ZRANGEBYSCORE", domain.empty() ? key("reps", "") : key("reps:", domain), "(" + std::to_string(since), "+inf"});
+            auto idx = c->command({"ZRANGEBYSCORE", domain.empty() ? key("reps", "") : key("reps:", domain),
+                                   "(" + std::to_string(since), "+inf"});
             const auto keys = strings_of(idx.get());
             constexpr std::size_t chunk = 200;
             for (std::size_t i = 0; i < keys.size(); i += chunk) {

@@ -59,9 +59,22 @@ public:
 
     /// Starts the server again after stop() (same socket, empty data).
     void start() {
-        std::vector<std::string> args = {"/usr/bin/redis-server", "--port", "0", "--unixsocket", socket(),
-                                         "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
-                                         "--dir", dir_.string(), "--daemonize", "no", "--logfile",
+        std::vector<std::string> args = {"/usr/bin/redis-server",
+                                         "--port",
+                                         "0",
+                                         "--unixsocket",
+                                         socket(),
+                                         "--unixsocketperm",
+                                         "700",
+                                         "--save",
+                                         "",
+                                         "--appendonly",
+                                         "no",
+                                         "--dir",
+                                         dir_.string(),
+                                         "--daemonize",
+                                         "no",
+                                         "--logfile",
                                          (dir_ / "log").string()};
         if (!password_.empty()) {
             args.push_back("--requirepass");

@@ -51,7 +51,10 @@ TEST_CASE("a record with an empty source and domain round-trips; garbage is refu
     CHECK(back.policy.pct == -1);
     CHECK(back.source_ip.empty());
     CHECK_FALSE(tx::decode_record("", back));
-    CHECK_FALSE(tx::decode_record("2\x1c" "1", back));
+    CHECK_FALSE(
+        tx::decode_record("2\x1c"
+                          "1",
+                          back));
     CHECK_FALSE(tx::decode_record(std::string(30, '\x1c'), back));
     dr::AggregateReport rep;
     CHECK_FALSE(tx::decode_report("nonsense", rep));

@@ -40,7 +40,8 @@ TEST_CASE("redis:// URLs: host, port, db, password, IPv6") {
 }
 
 TEST_CASE("unix socket URLs") {
-    for (const char* u : {"unix:/run/redis/r.sock?db=2", "unix:///run/redis/r.sock?db=2", "redis+unix:/run/redis/r.sock?db=2"}) {
+    for (const char* u :
+         {"unix:/run/redis/r.sock?db=2", "unix:///run/redis/r.sock?db=2", "redis+unix:/run/redis/r.sock?db=2"}) {
         auto e = st::parse_redis_url(u);
         REQUIRE(e);
         CHECK(e->unix_path == "/run/redis/r.sock");
@@ -55,7 +56,8 @@ TEST_CASE("unix socket URLs") {
     REQUIRE(e);
     CHECK(e->password == "pw");
     CHECK(e->unix_path == "/r.sock");
-    for (const char* bad : {"unix:", "unix:relative.sock", "unix:/r.sock?db=99", "unix:/r.sock?color=red", "unix:/r.sock?db"})
+    for (const char* bad :
+         {"unix:", "unix:relative.sock", "unix:/r.sock?db=99", "unix:/r.sock?color=red", "unix:/r.sock?db"})
         CHECK_FALSE(st::parse_redis_url(bad));
     CHECK(st::is_redis_url("unix:/x"));
     CHECK_FALSE(st::is_redis_url("sqlite:/x"));
@@ -71,7 +73,7 @@ TEST_CASE("DMARC store URLs: the scheme chooses the store") {
     CHECK(st::parse_dmarc_store_url("redis://h:1/2")->kind == st::DmarcStoreSpec::Kind::redis);
     CHECK(st::parse_dmarc_store_url("unix:/r.sock")->kind == st::DmarcStoreSpec::Kind::redis);
     CHECK_FALSE(st::parse_dmarc_store_url("sqlite:relative.db"));
-    CHECK_FALSE(st::parse_dmarc_store_url("/abs/path.db"));             // the daemon wants the scheme
+    CHECK_FALSE(st::parse_dmarc_store_url("/abs/path.db"));              // the daemon wants the scheme
     CHECK(st::parse_dmarc_store_url("rel.db", true)->path == "rel.db");  // the command line does not
     CHECK_FALSE(st::parse_dmarc_store_url("postgresql://db/dmarc", true));
     CHECK_FALSE(st::parse_dmarc_store_url("", true));
