@@ -1,7 +1,12 @@
 // common/dmarc_report/report_run.cpp - the report run: periods, destinations, bookkeeping.
 #include "common/dmarc_report/report_run.hpp"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <fstream>
 #include <ostream>
 
@@ -22,11 +27,31 @@ bool write_file(const std::string& path, const std::string& data) {
     return static_cast<bool>(f);
 }
 
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+    return buf;
+}
+
 }  // namespace
+
+std::string default_owner() { return host_name() + " " + std::to_string(::getpid()); }
+
+bool owner_gone(const std::string& owner) {
+    const auto sp = owner.rfind(' ');
+    if (sp == std::string::npos || owner.substr(0, sp) != host_name()) return false;
+    long pid = 0;
+    const auto* b = owner.data() + sp + 1;
+    const auto* e = owner.data() + owner.size();
+    const auto r = std::from_chars(b, e, pid);
+    if (r.ec != std::errc() || r.ptr != e || pid <= 0) return false;
+    return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
 
 RunSummary run_reports(store::DmarcStore& records, store::DmarcReportStore& book, const RunOptions& o,
                        std::ostream& log) {
     RunSummary sum;
+    const std::string owner = o.owner.empty() ? default_owner() : o.owner;
     const auto domains = book.record_domains(0, o.until);
     if (domains.status == store::Status::tempfail) {
         log << "error: store: " << domains.error << '\n';
@@ -91,6 +116,32 @@ RunSummary run_reports(store::DmarcStore& records, store::DmarcReportStore& book
                     log << "skip domain=" << domain << " rua=" << uri.substr(0, 200) << " reason=unsupported_uri\n";
                     continue;
                 }
+                // Claim first, then look whether it was settled: a run that settled it and let go of its
+                // claim before ours is seen; one still delivering holds the claim and we leave it.
+                auto claim = book.claim_destination(domain, begin, dest->uri, owner, o.now, o.claim_lease, "");
+                if (claim.outcome == store::ClaimOutcome::taken && owner_gone(claim.owner)) {
+                    log << "takeover domain=" << domain << " rua=" << dest->uri << " holder=\"" << claim.owner
+                        << "\" reason=holder_gone\n";
+                    claim = book.claim_destination(domain, begin, dest->uri, owner, o.now, o.claim_lease, claim.owner);
+                }
+                if (claim.outcome == store::ClaimOutcome::tempfail) {
+                    log << "error: store: " << claim.error << '\n';
+                    sum.store_error = true;
+                    return sum;
+                }
+                if (claim.outcome == store::ClaimOutcome::taken) {
+                    log << "busy domain=" << domain << " rua=" << dest->uri << " holder=\"" << claim.owner.substr(0, 200)
+                        << "\"\n";
+                    ++sum.busy;
+                    all_settled = false;
+                    continue;
+                }
+                struct Release {
+                    store::DmarcReportStore& book;
+                    const std::string &domain, &uri, &owner;
+                    std::int64_t begin;
+                    ~Release() { (void)book.release_destination(domain, begin, uri, owner); }
+                } release{book, domain, dest->uri, owner, begin};
                 const auto settled = book.destination_settled(domain, begin, dest->uri);
                 if (settled == store::Status::tempfail) {
                     sum.store_error = true;

@@ -25,6 +25,11 @@ struct RunOptions {
     /// Delivers one message; unset in dry runs.
     std::function<DeliveryResult(const std::string& from, const std::string& to, const std::string& message)> send;
     dns::Resolver* resolver = nullptr;  // external destination verification; null: external refused
+    /// Who claims destinations while delivering (see DmarcReportStore::claim_destination); empty:
+    /// "HOSTNAME PID". A claim held by a process of this host that no longer runs is taken over at once;
+    /// one held by another host waits until its lease ends.
+    std::string owner;
+    std::int64_t claim_lease = 3600;
     /// Called at "built" (before delivery) and "delivered" (before marking sent), for crash tests.
     std::function<void(const char* stage)> hook;
 };
@@ -34,11 +39,17 @@ struct RunSummary {
     int delivered = 0;      // destinations delivered
     int refused = 0;        // destinations refused for good (not authorised, too large)
     int failed = 0;         // destinations to retry next run
+    int busy = 0;           // destinations another run was delivering (claimed): left to it
     int files = 0;          // dry run files written
     std::uint64_t messages = 0;  // messages covered by the built reports
     std::uint64_t pruned = 0;
     bool store_error = false;
 };
+
+/// "HOSTNAME PID" of this process.
+[[nodiscard]] std::string default_owner();
+/// Whether `owner` ("HOSTNAME PID") names a process of this host that no longer exists.
+[[nodiscard]] bool owner_gone(const std::string& owner);
 
 /// Runs once. Logs one line per report and destination to `log` ("domain=... period=... rua=...
 /// result=..."). Store failures stop the run (store_error) without marking anything.

@@ -44,6 +44,15 @@ struct IngestResult {
     std::string error;
 };
 
+/// Result of claiming a destination before delivering a report to it.
+enum class ClaimOutcome { claimed, taken, tempfail };
+
+struct ClaimResult {
+    ClaimOutcome outcome = ClaimOutcome::tempfail;
+    std::string owner;  // taken: who holds the claim
+    std::string error;
+};
+
 struct ReportsResult {
     Status status = Status::ok;
     std::string error;
@@ -62,6 +71,18 @@ public:
     /// Whether `destination` of the period (domain, begin) was already settled: ok (yes), not_found.
     [[nodiscard]] virtual Status destination_settled(const std::string& domain, std::int64_t begin,
                                                      const std::string& destination) = 0;
+    /// Claims (domain, begin, destination) for `owner` until now + lease seconds, so that two report runs
+    /// (on one host, or on several sharing the store) never both deliver it. claimed when no claim is
+    /// held, the held one expired, is `owner`'s own, or is `stale_owner`'s (non-empty: a holder the
+    /// caller knows is dead); taken (holder in `owner`) otherwise. Atomic in the store.
+    [[nodiscard]] virtual ClaimResult claim_destination(const std::string& domain, std::int64_t begin,
+                                                        const std::string& destination, const std::string& owner,
+                                                        std::int64_t now, std::int64_t lease,
+                                                        const std::string& stale_owner) = 0;
+    /// Gives a claim back when `owner` holds it (ok), so the next run may retry at once; not_found when
+    /// `owner` does not hold it.
+    [[nodiscard]] virtual Status release_destination(const std::string& domain, std::int64_t begin,
+                                                     const std::string& destination, const std::string& owner) = 0;
     /// Records one destination as settled, durably, after delivery succeeded (or was refused for good).
     [[nodiscard]] virtual Status settle_destination(const std::string& domain, std::int64_t begin, std::int64_t end,
                                                     const std::string& destination, DeliveryState state,
@@ -81,5 +102,8 @@ public:
     /// oldest first, at most `limit`.
     [[nodiscard]] virtual ReportsResult reports(const std::string& domain, std::int64_t since, std::size_t limit) = 0;
 };
+
+/// A store that both records evaluations and keeps the report bookkeeping: what `store = URL` opens.
+class DmarcFullStore : public DmarcStore, public DmarcReportStore {};
 
 }  // namespace mailmoat::store

@@ -1,13 +1,8 @@
 // common/store/redis_grey_store.cpp - Redis greylist store: Lua scripts for atomic updates, TTL expiry, backoff.
 #include "common/store/redis_grey_store.hpp"
 
-#include <sys/time.h>
-
 #include <algorithm>
-#include <charconv>
 #include <tuple>
-
-#include "common/store/redis_handles.hpp"
 
 namespace mailmoat::store {
 namespace {
@@ -59,132 +54,13 @@ constexpr const char* add_client_lua =
     "return {tonumber(ARGV[1]), c}\n";
 
 
-timeval to_timeval(std::chrono::milliseconds ms) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-    return tv;
-}
-
-long long reply_int(const redisReply* r) {
-    if (r == nullptr) return 0;
-    if (r->type == REDIS_REPLY_INTEGER) return r->integer;
-    if (r->type == REDIS_REPLY_STRING) {
-        long long v = 0;
-        std::from_chars(r->str, r->str + r->len, v);
-        return v;
-    }
-    return 0;
-}
-
-/// A failure inside a store call: becomes Status::tempfail.
-struct Failure {
-    std::string message;
-};
-
 }  // namespace
 
-struct RedisGreyStore::Connection {
-    RedisContext ctx;
-    bool broken = false;
-
-    /// Runs one command; throws Failure on a lost connection (marking it broken) or an error reply.
-    RedisReply command(const std::vector<std::string>& args) {
-        std::vector<const char*> argv;
-        std::vector<std::size_t> lens;
-        for (const auto& a : args) {
-            argv.push_back(a.data());
-            lens.push_back(a.size());
-        }
-        RedisReply r(static_cast<redisReply*>(
-            redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
-        if (!r) {
-            broken = true;
-            throw Failure{std::string("redis: ") + (ctx->errstr[0] != '\0' ? ctx->errstr : "connection lost")};
-        }
-        if (r->type == REDIS_REPLY_ERROR) throw Failure{"redis: " + std::string(r->str, r->len)};
-        return r;
-    }
-};
-
-class RedisGreyStore::Lease {
-public:
-    explicit Lease(RedisGreyStore& s) : store_(s) {
-        std::string error;
-        c_ = s.acquire(error);
-        if (!c_) throw Failure{error};
-    }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    ~Lease() { store_.release(std::move(c_)); }
-    Connection& operator*() const { return *c_; }
-
-private:
-    RedisGreyStore& store_;
-    std::unique_ptr<Connection> c_;
-};
-
 RedisGreyStore::RedisGreyStore(RedisOptions options, const util::Clock& clock)
-    : options_(std::move(options)), clock_(clock) {}
+    : options_(options), pool_(std::move(options), clock) {}
 RedisGreyStore::~RedisGreyStore() = default;
 
-std::string RedisGreyStore::describe() const {
-    return "redis://" + options_.host + ":" + std::to_string(options_.port) + "/" + std::to_string(options_.db);
-}
-
-std::unique_ptr<RedisGreyStore::Connection> RedisGreyStore::acquire(std::string& error) {
-    const auto now = clock_.steady_now();
-    bool may_connect = false;
-    auto pooled = pool_.with_lock([&](Pool& p) -> std::unique_ptr<Connection> {
-        if (!p.idle.empty()) {
-            auto c = std::move(p.idle.back());
-            p.idle.pop_back();
-            return c;
-        }
-        may_connect = now >= p.retry_after;
-        return nullptr;
-    });
-    if (pooled) return pooled;
-    if (!may_connect) {
-        error = "redis: " + describe() + " unreachable (waiting before reconnecting)";
-        return nullptr;
-    }
-    auto c = std::make_unique<Connection>();
-    c->ctx.reset(
-        redisConnectWithTimeout(options_.host.c_str(), static_cast<int>(options_.port), to_timeval(options_.timeout)));
-    try {
-        if (!c->ctx) throw Failure{"redis: out of memory"};
-        if (c->ctx->err != 0) throw Failure{"redis: " + describe() + ": " + c->ctx->errstr};
-        if (redisSetTimeout(c->ctx.get(), to_timeval(options_.timeout)) != REDIS_OK)
-            throw Failure{"redis: cannot set timeout"};
-        if (options_.db != 0) (void)c->command({"SELECT", std::to_string(options_.db)});
-    } catch (const Failure& f) {
-        pool_.with_lock([&](Pool& p) {
-            p.backoff = std::clamp(p.backoff * 2, options_.min_backoff, options_.max_backoff);
-            p.retry_after = clock_.steady_now() + p.backoff;
-        });
-        error = f.message;
-        return nullptr;
-    }
-    pool_.with_lock([&](Pool& p) { p.backoff = std::chrono::milliseconds(0); });
-    return c;
-}
-
-void RedisGreyStore::release(std::unique_ptr<Connection> c) {
-    if (!c) return;
-    if (c->broken) {
-        // The server went away: drop every idle connection too (they are as dead) and back off.
-        pool_.with_lock([&](Pool& p) {
-            p.idle.clear();
-            p.backoff = std::clamp(p.backoff * 2, options_.min_backoff, options_.max_backoff);
-            p.retry_after = clock_.steady_now() + p.backoff;
-        });
-        return;
-    }
-    pool_.with_lock([&](Pool& p) {
-        if (p.idle.size() < options_.max_idle_connections) p.idle.push_back(std::move(c));
-    });
-}
+std::string RedisGreyStore::describe() const { return pool_.describe(); }
 
 namespace {
 
@@ -192,7 +68,7 @@ template <class R, class Fn>
 R guarded(Fn&& body) {
     try {
         return body();
-    } catch (const Failure& f) {
+    } catch (const RedisFailure& f) {
         R r;
         r.status = Status::tempfail;
         r.error = f.message;
@@ -204,10 +80,10 @@ R guarded(Fn&& body) {
 Entry entry_from_fields(std::string_view key, redisReply* const* f) {
     Entry e;
     e.key = std::string(key);
-    e.first_seen = from_unix(reply_int(f[0]));
-    e.last_seen = from_unix(reply_int(f[1]));
-    e.count = static_cast<std::uint64_t>(reply_int(f[2]));
-    e.passed = reply_int(f[3]) != 0;
+    e.first_seen = from_unix(redis_int(f[0]));
+    e.last_seen = from_unix(redis_int(f[1]));
+    e.count = static_cast<std::uint64_t>(redis_int(f[2]));
+    e.passed = redis_int(f[3]) != 0;
     return e;
 }
 
@@ -215,8 +91,8 @@ Entry entry_from_fields(std::string_view key, redisReply* const* f) {
 ClientEntry client_from_fields(std::string_view client, redisReply* const* f) {
     ClientEntry e;
     e.client = std::string(client);
-    e.last_seen = from_unix(reply_int(f[0]));
-    e.count = static_cast<std::uint64_t>(reply_int(f[1]));
+    e.last_seen = from_unix(redis_int(f[0]));
+    e.count = static_cast<std::uint64_t>(redis_int(f[1]));
     return e;
 }
 
@@ -226,9 +102,9 @@ EntryResult entry_from(const redisReply* r, std::string_view key) {
         out.status = Status::not_found;
         return out;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) throw Failure{"redis: unexpected script reply"};
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) throw RedisFailure{"redis: unexpected script reply"};
     out.status = Status::ok;
-    out.created = reply_int(r->element[0]) == 1;
+    out.created = redis_int(r->element[0]) == 1;
     out.entry = entry_from_fields(key, r->element + 1);
     return out;
 }
@@ -237,7 +113,7 @@ EntryResult entry_from(const redisReply* r, std::string_view key) {
 
 EntryResult RedisGreyStore::seen(std::string_view key, TimePoint now, std::chrono::seconds max_age) {
     return guarded<EntryResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"EVAL", seen_lua, "1", options_.prefix + "e:" + std::string(key),
                                    std::to_string(to_unix(now)), std::to_string(max_age.count()),
                                    std::to_string(options_.ttl.count())});
@@ -247,7 +123,7 @@ EntryResult RedisGreyStore::seen(std::string_view key, TimePoint now, std::chron
 
 EntryResult RedisGreyStore::touch(std::string_view key, TimePoint now, bool passed) {
     return guarded<EntryResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r =
             (*lease).command({"EVAL", touch_lua, "1", options_.prefix + "e:" + std::string(key),
                               std::to_string(to_unix(now)), passed ? "1" : "0", std::to_string(options_.ttl.count())});
@@ -257,7 +133,7 @@ EntryResult RedisGreyStore::touch(std::string_view key, TimePoint now, bool pass
 
 EntryResult RedisGreyStore::set_passed(std::string_view key) {
     return guarded<EntryResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"EVAL", pass_lua, "1", options_.prefix + "e:" + std::string(key)});
         return entry_from(r.get(), key);
     });
@@ -265,7 +141,7 @@ EntryResult RedisGreyStore::set_passed(std::string_view key) {
 
 EntryResult RedisGreyStore::restart(std::string_view key, TimePoint now) {
     return guarded<EntryResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"EVAL", restart_lua, "1", options_.prefix + "e:" + std::string(key),
                                    std::to_string(to_unix(now)), std::to_string(options_.ttl.count())});
         return entry_from(r.get(), key);
@@ -274,12 +150,12 @@ EntryResult RedisGreyStore::restart(std::string_view key, TimePoint now) {
 
 ClientResult RedisGreyStore::client(std::string_view client, TimePoint now, std::chrono::seconds max_age) {
     return guarded<ClientResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"HMGET", options_.prefix + "c:" + std::string(client), "l", "c"});
         ClientResult out;
         out.status = Status::not_found;
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[0]->type != REDIS_REPLY_NIL) {
-            if (reply_int(r->element[0]) >= to_unix(now) - max_age.count()) {
+            if (redis_int(r->element[0]) >= to_unix(now) - max_age.count()) {
                 out.status = Status::ok;
                 out.client = client_from_fields(client, r->element);
             }
@@ -290,11 +166,11 @@ ClientResult RedisGreyStore::client(std::string_view client, TimePoint now, std:
 
 ClientResult RedisGreyStore::add_client_pass(std::string_view client, TimePoint now, std::uint64_t at_least) {
     return guarded<ClientResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"EVAL", add_client_lua, "1", options_.prefix + "c:" + std::string(client),
                                    std::to_string(to_unix(now)), std::to_string(at_least),
                                    std::to_string(options_.ttl.count())});
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected script reply"};
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw RedisFailure{"redis: unexpected script reply"};
         ClientResult out;
         out.status = Status::ok;
         out.client = client_from_fields(client, r->element);
@@ -310,7 +186,7 @@ CountResult RedisGreyStore::expire(TimePoint) {
 
 ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
     return guarded<ListResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto& c = *lease;
         ListResult out;
         out.status = Status::ok;
@@ -320,7 +196,7 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
             std::size_t found = 0;
             do {
                 auto r = c.command({"SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"});
-                if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw Failure{"redis: unexpected SCAN reply"};
+                if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) throw RedisFailure{"redis: unexpected SCAN reply"};
                 cursor = std::string(r->element[0]->str, r->element[0]->len);
                 const auto* keys = r->element[1];
                 for (std::size_t i = 0; i < keys->elements && found < limit; ++i) {
@@ -350,10 +226,10 @@ ListResult RedisGreyStore::list(std::string_view substring, std::size_t limit) {
 
 CountResult RedisGreyStore::remove(std::string_view key, bool client) {
     return guarded<CountResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"DEL", options_.prefix + (client ? "c:" : "e:") + std::string(key)});
         CountResult out;
-        out.count = static_cast<std::uint64_t>(reply_int(r.get()));
+        out.count = static_cast<std::uint64_t>(redis_int(r.get()));
         out.status = out.count > 0 ? Status::ok : Status::not_found;
         return out;
     });
@@ -361,7 +237,7 @@ CountResult RedisGreyStore::remove(std::string_view key, bool client) {
 
 CountResult RedisGreyStore::add_manual(std::string_view kind, std::string_view value, TimePoint now) {
     return guarded<CountResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         (void)(*lease).command(
             {"HSET", options_.prefix + "manual", std::string(kind) + ":" + std::string(value), std::to_string(to_unix(now))});
         CountResult out;
@@ -373,10 +249,10 @@ CountResult RedisGreyStore::add_manual(std::string_view kind, std::string_view v
 
 CountResult RedisGreyStore::remove_manual(std::string_view kind, std::string_view value) {
     return guarded<CountResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"HDEL", options_.prefix + "manual", std::string(kind) + ":" + std::string(value)});
         CountResult out;
-        out.count = static_cast<std::uint64_t>(reply_int(r.get()));
+        out.count = static_cast<std::uint64_t>(redis_int(r.get()));
         out.status = out.count > 0 ? Status::ok : Status::not_found;
         return out;
     });
@@ -384,9 +260,9 @@ CountResult RedisGreyStore::remove_manual(std::string_view kind, std::string_vie
 
 ManualResult RedisGreyStore::manual() {
     return guarded<ManualResult>([&] {
-        Lease lease(*this);
+        RedisLease lease(pool_);
         auto r = (*lease).command({"HGETALL", options_.prefix + "manual"});
-        if (r->type != REDIS_REPLY_ARRAY) throw Failure{"redis: unexpected HGETALL reply"};
+        if (r->type != REDIS_REPLY_ARRAY) throw RedisFailure{"redis: unexpected HGETALL reply"};
         ManualResult out;
         out.status = Status::ok;
         for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
@@ -394,7 +270,7 @@ ManualResult RedisGreyStore::manual() {
             const auto colon = field.find(':');
             if (colon == std::string::npos) continue;
             out.entries.push_back(
-                ManualEntry{field.substr(0, colon), field.substr(colon + 1), from_unix(reply_int(r->element[i + 1]))});
+                ManualEntry{field.substr(0, colon), field.substr(colon + 1), from_unix(redis_int(r->element[i + 1]))});
         }
         std::sort(out.entries.begin(), out.entries.end(), [](const ManualEntry& a, const ManualEntry& b) {
             return std::tie(a.kind, a.value) < std::tie(b.kind, b.value);

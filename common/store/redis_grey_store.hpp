@@ -8,22 +8,11 @@
 #include <vector>
 
 #include "common/store/grey_store.hpp"
+#include "common/store/redis_connection.hpp"
 #include "common/util/clock.hpp"
 #include "common/util/lock_guarded.hpp"
 
 namespace mailmoat::store {
-
-struct RedisOptions {
-    std::string host = "127.0.0.1";
-    unsigned port = 6379;
-    unsigned db = 0;
-    std::string prefix = "mmgrey:";               // key namespace, so one Redis can serve others too
-    std::chrono::seconds ttl{35 * 24 * 3600};     // every write sets this TTL: Redis expires old entries
-    std::chrono::milliseconds timeout{500};       // connect and per-command timeout
-    std::chrono::milliseconds min_backoff{100};   // after a failure, no new connection attempt before this
-    std::chrono::milliseconds max_backoff{5000};  // doubling up to this
-    std::size_t max_idle_connections = 8;
-};
 
 /// Several MX hosts share one Redis: entries are hashes under PREFIX "e:" KEY, client counters under
 /// PREFIX "c:" CLIENT, both with a TTL of max-age refreshed on every write. seen/touch/restart/
@@ -52,21 +41,9 @@ public:
     ManualResult manual() override;
     [[nodiscard]] std::string describe() const override;
 
-    struct Connection;
-
 private:
-    class Lease;
-    std::unique_ptr<Connection> acquire(std::string& error);
-    void release(std::unique_ptr<Connection> c);
-
     RedisOptions options_;
-    const util::Clock& clock_;
-    struct Pool {
-        std::vector<std::unique_ptr<Connection>> idle;
-        std::chrono::steady_clock::time_point retry_after{};
-        std::chrono::milliseconds backoff{0};
-    };
-    util::LockGuarded<Pool> pool_;
+    RedisPool pool_;
 };
 
 }  // namespace mailmoat::store

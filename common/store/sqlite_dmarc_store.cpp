@@ -7,6 +7,7 @@
 #include <exception>
 #include <string_view>
 
+#include "common/store/record_text.hpp"
 #include "common/store/sqlite_handles.hpp"
 
 namespace mailmoat::store {
@@ -29,6 +30,10 @@ constexpr const char* schema_sql =
     " domain TEXT NOT NULL, begin INTEGER NOT NULL, end INTEGER NOT NULL, destination TEXT NOT NULL,"
     " state TEXT NOT NULL, report_id TEXT NOT NULL, time INTEGER NOT NULL,"
     " PRIMARY KEY(domain, begin, destination));"
+    // Claims of destinations being delivered by a running report run (owner, until when).
+    "CREATE TABLE IF NOT EXISTS dmarc_report_claims("
+    " domain TEXT NOT NULL, begin INTEGER NOT NULL, destination TEXT NOT NULL, owner TEXT NOT NULL,"
+    " expires INTEGER NOT NULL, PRIMARY KEY(domain, begin, destination));"
     "CREATE TABLE IF NOT EXISTS dmarc_report_periods("
     " domain TEXT NOT NULL, begin INTEGER NOT NULL, end INTEGER NOT NULL, report_id TEXT NOT NULL,"
     " messages INTEGER NOT NULL, time INTEGER NOT NULL, PRIMARY KEY(domain, begin));"
@@ -61,53 +66,9 @@ constexpr const char* select_sql =
     " spf_aligned, overrides, dkim, spf FROM dmarc_records"
     " WHERE (?1 = '' OR policy_domain = ?1) AND time >= ?2 AND time < ?3 ORDER BY time, id LIMIT ?4";
 
-// Field and item separators (ASCII US and RS): they cannot occur in domain names, result keywords or
-// IP addresses; free text (human_result, override comments) has them replaced by spaces on the way in.
-constexpr char unit_sep = '\x1f';
-constexpr char record_sep = '\x1e';
-
-std::string clean(std::string_view s) {
-    std::string out(s);
-    for (auto& ch : out)
-        if (ch == unit_sep || ch == record_sep) ch = ' ';
-    return out;
-}
-
-std::string join_items(const std::vector<std::vector<std::string_view>>& items) {
-    std::string out;
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        if (i) out += record_sep;
-        for (std::size_t f = 0; f < items[i].size(); ++f) {
-            if (f) out += unit_sep;
-            out += clean(items[i][f]);
-        }
-    }
-    return out;
-}
-
-std::vector<std::vector<std::string>> split_items(std::string_view text) {
-    std::vector<std::vector<std::string>> out;
-    if (text.empty()) return out;
-    std::size_t start = 0;
-    for (;;) {
-        const auto end = text.find(record_sep, start);
-        const auto item = text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
-        std::vector<std::string> fields;
-        std::size_t fs = 0;
-        for (;;) {
-            const auto fe = item.find(unit_sep, fs);
-            fields.emplace_back(item.substr(fs, fe == std::string_view::npos ? std::string_view::npos : fe - fs));
-            if (fe == std::string_view::npos) break;
-            fs = fe + 1;
-        }
-        out.push_back(std::move(fields));
-        if (end == std::string_view::npos) break;
-        start = end + 1;
-    }
-    return out;
-}
-
-std::string field(const std::vector<std::string>& f, std::size_t i) { return i < f.size() ? f[i] : std::string(); }
+using text::field;
+using text::join_items;
+using text::split_items;
 
 void bind(sqlite3_stmt* s, int i, std::string_view text) {
     sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
@@ -490,6 +451,61 @@ Status SqliteDmarcStore::destination_settled(const std::string& domain, std::int
     });
 }
 
+ClaimResult SqliteDmarcStore::claim_destination(const std::string& domain, std::int64_t begin,
+                                               const std::string& destination, const std::string& owner,
+                                               std::int64_t now, std::int64_t lease, const std::string& stale_owner) {
+    return conn_.with_lock([&](std::unique_ptr<Connection>& c) -> ClaimResult {
+        MAILMOAT_OPEN_OR(return (ClaimResult{ClaimOutcome::tempfail, {}, message}))
+        // BEGIN IMMEDIATE takes the write lock first: two runs cannot both read "free" and both claim.
+        Transaction tx(c->db.get());
+        if (!tx.begun()) return {ClaimOutcome::tempfail, {}, c->message()};
+        auto get = prepare(c->db.get(),
+                           "SELECT owner, expires FROM dmarc_report_claims WHERE domain = ?1 AND begin = ?2"
+                           " AND destination = ?3");
+        if (!get) return {ClaimOutcome::tempfail, {}, c->message()};
+        bind(get.get(), 1, domain);
+        bind(get.get(), 2, begin);
+        bind(get.get(), 3, destination);
+        const int rc = sqlite3_step(get.get());
+        if (rc == SQLITE_ROW) {
+            const auto holder = column_text(get.get(), 0);
+            const auto expires = sqlite3_column_int64(get.get(), 1);
+            if (expires > now && holder != owner && (stale_owner.empty() || holder != stale_owner))
+                return {ClaimOutcome::taken, holder, {}};
+        } else if (rc != SQLITE_DONE) {
+            return {ClaimOutcome::tempfail, {}, c->message()};
+        }
+        auto put = prepare(c->db.get(),
+                           "INSERT OR REPLACE INTO dmarc_report_claims(domain, begin, destination, owner, expires)"
+                           " VALUES(?1, ?2, ?3, ?4, ?5)");
+        if (!put) return {ClaimOutcome::tempfail, {}, c->message()};
+        bind(put.get(), 1, domain);
+        bind(put.get(), 2, begin);
+        bind(put.get(), 3, destination);
+        bind(put.get(), 4, owner);
+        bind(put.get(), 5, now + lease);
+        if (step_done(put.get()) != Status::ok || !tx.commit()) return {ClaimOutcome::tempfail, {}, c->message()};
+        return {ClaimOutcome::claimed, owner, {}};
+    });
+}
+
+Status SqliteDmarcStore::release_destination(const std::string& domain, std::int64_t begin,
+                                             const std::string& destination, const std::string& owner) {
+    return conn_.with_lock([&](std::unique_ptr<Connection>& c) -> Status {
+        MAILMOAT_OPEN_OR(return Status::tempfail)
+        auto st = prepare(c->db.get(),
+                          "DELETE FROM dmarc_report_claims WHERE domain = ?1 AND begin = ?2 AND destination = ?3"
+                          " AND owner = ?4");
+        if (!st) return Status::tempfail;
+        bind(st.get(), 1, domain);
+        bind(st.get(), 2, begin);
+        bind(st.get(), 3, destination);
+        bind(st.get(), 4, owner);
+        if (step_done(st.get()) != Status::ok) return Status::tempfail;
+        return sqlite3_changes(c->db.get()) > 0 ? Status::ok : Status::not_found;
+    });
+}
+
 Status SqliteDmarcStore::settle_destination(const std::string& domain, std::int64_t begin, std::int64_t end,
                                             const std::string& destination, DeliveryState state,
                                             const std::string& report_id, std::int64_t now) {
@@ -546,10 +562,13 @@ CountResult64 SqliteDmarcStore::prune(std::int64_t before) {
                            "DELETE FROM dmarc_report_periods WHERE end < ?1 AND end < (SELECT max(end) FROM"
                            " dmarc_report_periods p2 WHERE p2.domain = dmarc_report_periods.domain)");
         auto dest = prepare(c->db.get(), "DELETE FROM dmarc_report_destinations WHERE end < ?1");
-        if (!old || !dest) return {Status::tempfail, c->message(), 0};
+        auto claims = prepare(c->db.get(), "DELETE FROM dmarc_report_claims WHERE expires < ?1");
+        if (!old || !dest || !claims) return {Status::tempfail, c->message(), 0};
         bind(old.get(), 1, before);
         bind(dest.get(), 1, before);
-        if (step_done(old.get()) != Status::ok || step_done(dest.get()) != Status::ok || !tx.commit())
+        bind(claims.get(), 1, before);
+        if (step_done(old.get()) != Status::ok || step_done(dest.get()) != Status::ok ||
+            step_done(claims.get()) != Status::ok || !tx.commit())
             return {Status::tempfail, c->message(), 0};
         return {Status::ok, {}, removed};
     });

@@ -14,7 +14,7 @@
 
 namespace mailmoat::store {
 
-class SqliteDmarcStore final : public DmarcStore, public DmarcReportStore {
+class SqliteDmarcStore final : public DmarcFullStore {
 public:
     /// Opens (creating when missing) the database and its tables. Throws StoreError naming the path.
     explicit SqliteDmarcStore(SqliteOptions options);
@@ -30,6 +30,11 @@ public:
     DomainsResult record_domains(std::int64_t from, std::int64_t until) override;
     TimeResult last_period_end(const std::string& domain) override;
     Status destination_settled(const std::string& domain, std::int64_t begin, const std::string& destination) override;
+    ClaimResult claim_destination(const std::string& domain, std::int64_t begin, const std::string& destination,
+                                  const std::string& owner, std::int64_t now, std::int64_t lease,
+                                  const std::string& stale_owner) override;
+    Status release_destination(const std::string& domain, std::int64_t begin, const std::string& destination,
+                               const std::string& owner) override;
     Status settle_destination(const std::string& domain, std::int64_t begin, std::int64_t end,
                               const std::string& destination, DeliveryState state, const std::string& report_id,
                               std::int64_t now) override;

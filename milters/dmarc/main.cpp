@@ -11,7 +11,7 @@
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
 #include "common/milter/serve.hpp"
-#include "common/store/sqlite_dmarc_store.hpp"
+#include "common/store/dmarc_store_factory.hpp"
 #include "milters/dmarc/dmarc_session.hpp"
 #include "milters/dmarc/engine.hpp"
 #include "milters/dmarc/settings.hpp"
@@ -44,13 +44,21 @@ Loaded load(const config::Values& values) {
     return l;
 }
 
-// The store is kept across reloads while its spec does not change (connections stay open).
-std::shared_ptr<store::DmarcStore> open_store(const dmarcd::Settings& s, std::shared_ptr<store::DmarcStore> current) {
-    if (s.store == "none") return nullptr;
-    if (current && current->describe() == s.store) return current;
-    store::SqliteOptions o;
-    o.path = dmarcd::sqlite_path(s.store);
-    return std::make_shared<store::SqliteDmarcStore>(o);
+// The store is kept across reloads while its settings do not change (connections stay open).
+struct OpenedStore {
+    std::string key;  // store URL and tuning it was opened with
+    std::shared_ptr<store::DmarcStore> store;
+};
+
+OpenedStore open_store(const dmarcd::Settings& s, const OpenedStore& current) {
+    const auto key = s.store + " " + std::to_string(s.store_timeout.count()) + " " + std::to_string(s.store_ttl.count());
+    if (current.store && current.key == key) return current;
+    const auto spec = store::parse_dmarc_store_url(s.store);  // validated by build_settings
+    if (!spec) throw config::ConfigError("store: bad URL");
+    store::DmarcStoreTuning t;
+    t.timeout = s.store_timeout;
+    t.ttl = s.store_ttl;
+    return {key, store::open_dmarc_store(*spec, t)};
 }
 
 // The record writer (store-write background) lives as long as its store: kept across reloads with it;
@@ -115,13 +123,12 @@ int main(int argc, char** argv) {
         auto loaded = load(start.values);
         // The store is opened before privileges are dropped: its directory must be writable by the
         // daemon's user for new WAL files, which the packaging arranges (/var/lib/mailmoat).
-        auto store = open_store(*loaded.settings, nullptr);
-        auto writer = open_writer(*loaded.settings, store, counters, nullptr);
+        auto store = open_store(*loaded.settings, {});
+        auto writer = open_writer(*loaded.settings, store.store, counters, nullptr);
         // Failure reports: one worker for the daemon's life (it is idle unless failure-reports is on), started
         // after the signal mask is set so that it never takes a signal meant for the main loop.
         auto reporter = std::make_shared<dmarcd::FailureReporter>();
-        auto rt = runtime(std::move(loaded), key_cache, counters, store, writer, reporter);
-        store.reset();
+        auto rt = runtime(std::move(loaded), key_cache, counters, store.store, writer, reporter);
         writer.reset();  // owned by the runtime from here: released (and drained) with it
         auto options = dmarcd::runner_options(start.common.socket);
         options.socket_owner = start.common.socket_owner;
@@ -134,9 +141,10 @@ int main(int argc, char** argv) {
             runner, start.common, signals,
             [&] {
                 auto l = load(daemon::reload(schema, argc, argv));
-                auto st = open_store(*l.settings, rt->store);
-                auto w = open_writer(*l.settings, st, counters, rt->writer);
-                rt = runtime(std::move(l), key_cache, counters, st, w, reporter);
+                auto st = open_store(*l.settings, store);
+                auto w = open_writer(*l.settings, st.store, counters, rt->writer);
+                rt = runtime(std::move(l), key_cache, counters, st.store, w, reporter);
+                store = std::move(st);
                 runner.set_factory(factory(rt));
                 log::notice().kv("store_failures", counters->store_failures.load()).kv("evaluations", counters->evaluations.load())
                     .msg("configuration reloaded");

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/mail/address.hpp"
+#include "common/store/dmarc_store_factory.hpp"
 
 namespace mailmoat::dmarcd {
 namespace {
@@ -86,10 +87,16 @@ config::Schema make_schema() {
     s.add_list("trusted-arc-sealers", {}, "Domains (ARC-Seal d=) whose passing ARC chain overrides a DMARC failure (recorded as "
                "trusted_forwarder) (RFC 8617; no sealing).");
     s.add_string("store", "sqlite:/var/lib/mailmoat/dmarc.sqlite", "Where evaluations are recorded for aggregate reports: "
-                 "sqlite:/path, or none (OpenDMARC HistoryFile).");
-    s.add_string("store-write", "background", "background: evaluations are queued and written by one thread, many per "
-                 "transaction, and the reply does not wait for the store (a stop or reload writes the queue first; a crash "
-                 "can lose the last milliseconds); before-reply: each reply waits until its evaluation is committed.");
+                 "sqlite:/path (embedded), redis://[:PASSWORD@]host:port[/db] or unix:/path/redis.sock[?db=N] (shared by several "
+                 "MX hosts), or none (OpenDMARC HistoryFile).");
+    s.add_uint("store-timeout-ms", 500, 10, 60000, "Redis store: connect and command timeout; a record not taken within "
+               "about twice this is logged as lost and the mail goes on.");
+    s.add_duration("store-ttl", std::chrono::hours(40 * 24), "Redis store: records expire this long after their day's last "
+                   "write (reported ones are pruned earlier by mailmoat dmarc report).");
+    s.add_string("store-write", "before-reply", "before-reply: each reply waits until its evaluation is committed (concurrent "
+                 "messages share a transaction), so a crash loses nothing recorded; background: evaluations are queued and "
+                 "written by one thread, many per transaction, and the reply does not wait (a stop or reload writes the queue "
+                 "first; a crash can lose the last milliseconds).");
     s.add_string("on-dns-error", "accept", "A policy lookup that fails temporarily: accept (with dmarc=temperror) or tempfail (451 4.7.5).");
     s.add_bool("add-auth-results", true, "Also write the spf= and dkim= results this milter computed itself into its Authentication-Results.");
     s.add_uint("max-signatures-to-verify", 5, 1, 64, "DKIM signatures evaluated per message with dkim-source self.");
@@ -168,15 +175,16 @@ Settings build_settings(const config::Values& v) {
         s.trusted_arc_sealers.push_back(n.domain);
     }
     s.store = v.str("store");
-    if (s.store != "none") {
-        const auto path = sqlite_path(s.store);
-        if (path.empty() || path.front() != '/')
-            throw v.error("store", "expected sqlite:/absolute/path or none (no shared store is available in this version)");
-    }
+    if (!store::parse_dmarc_store_url(s.store))
+        throw v.error("store", "expected sqlite:/absolute/path, redis://[:PASSWORD@]host[:port][/db], "
+                               "unix:/path/redis.sock[?db=N] or none");
+    s.store_timeout = std::chrono::milliseconds(v.uint("store-timeout-ms"));
+    s.store_ttl = v.duration("store-ttl");
+    if (s.store_ttl.count() < 86400) throw v.error("store-ttl", "at least one day (1d)");
     const auto& write = v.str("store-write");
     if (write == "background") s.store_write_background = true;
     else if (write == "before-reply") s.store_write_background = false;
-    else throw v.error("store-write", "expected background or before-reply");
+    else throw v.error("store-write", "expected before-reply or background");
     const auto& dns = v.str("on-dns-error");
     if (dns == "accept") s.tempfail_on_dns_error = false;
     else if (dns == "tempfail") s.tempfail_on_dns_error = true;

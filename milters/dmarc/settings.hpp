@@ -1,5 +1,6 @@
 // milters/dmarc/settings.hpp - mailmoat-dmarc settings: schema, validation, override table, store, PSL.
 #pragma once
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -62,8 +63,10 @@ struct Settings {
     bool reject_multiple_from = true;
     std::string override_table;                     // spec, empty: none
     std::vector<std::string> trusted_arc_sealers;   // lower-cased A-label domains
-    std::string store;                              // "sqlite:/path" or "none"
-    bool store_write_background = true;            // store-write background (else before-reply)
+    std::string store;                              // "sqlite:/path", a Redis URL or "none"
+    std::chrono::milliseconds store_timeout{500};   // Redis
+    std::chrono::seconds store_ttl{40 * 86400};     // Redis
+    bool store_write_background = false;           // store-write background (else before-reply, the default)
     bool tempfail_on_dns_error = false;
     bool add_spf_dkim_results = true;               // self-computed spf=/dkim= also go into our A-R
     std::size_t max_signatures_to_verify = 5;

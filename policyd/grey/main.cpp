@@ -30,9 +30,7 @@ std::shared_ptr<mm::dns::Resolver> resolver_for(const mm::greyd::Settings& s) {
 std::shared_ptr<mm::store::GreyStore> open_store(const mm::greyd::Settings& s) {
     if (s.store.kind == mm::greyd::StoreSpec::Kind::redis) {
         mm::store::RedisOptions o;
-        o.host = s.store.host;
-        o.port = s.store.port;
-        o.db = s.store.db;
+        static_cast<mm::store::RedisEndpoint&>(o) = s.store.redis;
         o.ttl = s.engine.max_age;
         return std::make_shared<mm::store::RedisGreyStore>(o);
     }

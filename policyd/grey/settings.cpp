@@ -3,24 +3,13 @@
 
 #include <unistd.h>
 
-#include <charconv>
-
 #include "common/policy/action.hpp"
 
 namespace mailmoat::greyd {
-namespace {
-
-bool parse_unsigned(std::string_view s, unsigned& out) {
-    if (s.empty()) return false;
-    const auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-}  // namespace
 
 std::string StoreSpec::to_string() const {
     if (kind == Kind::sqlite) return "sqlite:" + path;
-    return "redis://" + host + ":" + std::to_string(port) + "/" + std::to_string(db);
+    return redis.to_string();
 }
 
 std::optional<StoreSpec> parse_store_spec(std::string_view t) {
@@ -31,21 +20,11 @@ std::optional<StoreSpec> parse_store_spec(std::string_view t) {
         if (s.path.empty() || s.path.front() != '/') return std::nullopt;
         return s;
     }
-    if (t.substr(0, 8) == "redis://") {
+    if (store::is_redis_url(t)) {
+        auto e = store::parse_redis_url(t);
+        if (!e) return std::nullopt;
         s.kind = StoreSpec::Kind::redis;
-        auto rest = t.substr(8);
-        const auto slash = rest.find('/');
-        if (slash != std::string_view::npos) {
-            if (!parse_unsigned(rest.substr(slash + 1), s.db) || s.db > 15) return std::nullopt;
-            rest = rest.substr(0, slash);
-        }
-        const auto colon = rest.rfind(':');
-        if (colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
-            if (!parse_unsigned(rest.substr(colon + 1), s.port) || s.port == 0 || s.port > 65535) return std::nullopt;
-            rest = rest.substr(0, colon);
-        }
-        if (rest.empty()) return std::nullopt;
-        s.host = std::string(rest);
+        s.redis = std::move(*e);
         return s;
     }
     return std::nullopt;
@@ -69,7 +48,7 @@ config::Schema make_schema() {
                "IPv6 clients are grouped by this prefix length; 128: exact address (postgrey --ipv6cidr).");
     s.add_string(
         "store", "sqlite:/var/lib/mailmoat/grey.db",
-        "Where entries live: sqlite:/path/file.db (embedded) or redis://host:port[/db] (shared by several MX hosts).");
+        "Where entries live: sqlite:/path/file.db (embedded) or redis://[:PASSWORD@]host:port[/db] or unix:/path/redis.sock[?db=N] (shared by several MX hosts).");
     s.add_string("sqlite-synchronous", "normal",
                  "SQLite synchronous mode in WAL: normal (survives a killed daemon; a power loss may drop the last "
                  "seconds) or full (one fsync per answer, survives power loss).");
@@ -141,7 +120,7 @@ Settings build_settings(const config::Values& v) {
     e.ipv4_prefix = static_cast<unsigned>(v.uint("ipv4-prefix"));
     e.ipv6_prefix = static_cast<unsigned>(v.uint("ipv6-prefix"));
     auto store = parse_store_spec(v.str("store"));
-    if (!store) throw v.error("store", "expected sqlite:/absolute/path or redis://host:port[/db]");
+    if (!store) throw v.error("store", "expected sqlite:/absolute/path, redis://[:PASSWORD@]host:port[/db] or unix:/path[?db=N]");
     s.store = *store;
     const auto& sync = v.str("sqlite-synchronous");
     if (sync == "full")

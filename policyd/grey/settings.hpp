@@ -11,21 +11,20 @@
 #include "common/grey/greylister.hpp"
 #include "common/grey/key_hasher.hpp"
 #include "common/grey/whitelist.hpp"
+#include "common/store/redis_connection.hpp"
 
 namespace mailmoat::greyd {
 
-/// Where entries live: "sqlite:/path/file.db" or "redis://host:port[/db]".
+/// Where entries live: "sqlite:/path/file.db" or a Redis URL (store::parse_redis_url).
 struct StoreSpec {
     enum class Kind { sqlite, redis };
     Kind kind = Kind::sqlite;
-    std::string path;  // sqlite
-    std::string host;  // redis
-    unsigned port = 6379;
-    unsigned db = 0;
+    std::string path;             // sqlite
+    store::RedisEndpoint redis;   // redis
     [[nodiscard]] std::string to_string() const;
 };
 
-/// Parses a store spec. Returns nullopt for anything else (an empty path, a bad port or db number).
+/// Parses a store spec. Returns nullopt for anything else (a relative path, a bad Redis URL).
 [[nodiscard]] std::optional<StoreSpec> parse_store_spec(std::string_view text);
 
 struct Settings {

@@ -847,6 +847,62 @@ class Daemon:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Redis
+
+class Redis:
+    """A private redis-server on 127.0.0.1:port (optionally with requirepass), no persistence, stopped by
+    pid. .url(db) is the store URL the daemons take; start() again after stop() reuses the port."""
+
+    def __init__(self, port=None, password=None):
+        self.port = port or free_port()
+        self.password = password
+        self.dir = None
+        self.proc = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def url(self, db=0):
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+
+    def start(self):
+        self.dir = make_tmpdir("redis")
+        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--dir", self.dir, "--daemonize", "no"]
+        if self.password:
+            argv += ["--requirepass", self.password]
+        log = open(os.path.join(self.dir, "log"), "ab")
+        try:
+            self.proc = spawn(argv, "redis-server", stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        finally:
+            log.close()
+        wait_until(lambda: self.proc.poll() is not None or can_connect(f"inet:127.0.0.1:{self.port}"),
+                   10, "redis-server to listen")
+        if self.proc.poll() is not None:
+            raise TestBedError("redis-server exited:\n" + open(os.path.join(self.dir, "log")).read())
+
+    def cli(self, *args, db=0):
+        """redis-cli against this server; returns its stdout."""
+        argv = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "-n", str(db), "--no-auth-warning"]
+        if self.password:
+            argv += ["-a", self.password]
+        return subprocess.run(argv + list(args), capture_output=True, text=True, timeout=30, check=True).stdout
+
+    def stop(self):
+        if self.proc:
+            stop_process(self.proc, "redis-server")
+            self.proc = None
+        if self.dir:
+            remove_tmpdir(self.dir)
+            self.dir = None
+
+
+# ---------------------------------------------------------------------------------------------------
 # swaks
 
 class SwaksResult:

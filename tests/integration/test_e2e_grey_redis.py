@@ -13,49 +13,11 @@ from test_e2e_grey import ask, no_spf_config  # noqa: E402
 PROGRAM = "mailmoat-grey"
 
 
-class Redis:
-    """A private redis-server on 127.0.0.1:port, no persistence, stopped by pid."""
-
-    def __init__(self, port=None):
-        self.port = port or mmtest.free_port()
-        self.dir = None
-        self.proc = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-
-    def start(self):
-        self.dir = mmtest.make_tmpdir("redis")
-        log = open(os.path.join(self.dir, "log"), "ab")
-        try:
-            self.proc = mmtest.spawn(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                                      "--save", "", "--appendonly", "no", "--dir", self.dir, "--daemonize", "no"],
-                                     "redis-server", stdin=mmtest.subprocess.DEVNULL, stdout=log, stderr=log)
-        finally:
-            log.close()
-        mmtest.wait_until(lambda: self.proc.poll() is not None or mmtest.can_connect(f"inet:127.0.0.1:{self.port}"),
-                          10, "redis-server to listen")
-        if self.proc.poll() is not None:
-            raise mmtest.TestBedError("redis-server exited:\n" + open(os.path.join(self.dir, "log")).read())
-
-    def stop(self):
-        if self.proc:
-            mmtest.stop_process(self.proc, "redis-server")
-            self.proc = None
-        if self.dir:
-            mmtest.remove_tmpdir(self.dir)
-            self.dir = None
-
-
 class GreyRedis(mmtest.TestCase):
     def test_two_instances_share_one_redis(self):
         conf_dir = mmtest.make_tmpdir("grey-conf")
         try:
-            with Redis() as redis:
+            with mmtest.Redis() as redis:
                 store = f"redis://127.0.0.1:{redis.port}/2"
                 args = ["--delay", "2s", *no_spf_config(conf_dir), "--store", store,
                         "--whitelist-recipient-entries", "postmaster@"]
@@ -78,7 +40,7 @@ class GreyRedis(mmtest.TestCase):
                     self.assertEqual(ask(a.socket, recipient="postmaster@rcpt.test"), "DUNNO")
 
                     # Redis is back (same port, empty): greylisting resumes once the backoff has passed.
-                    redis2 = Redis(redis.port)
+                    redis2 = mmtest.Redis(redis.port)
                     redis2.start()
                     try:
                         got = mmtest.wait_until(

@@ -12,7 +12,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest  # noqa: E402
 from test_e2e_grey import ask, state_dir  # noqa: E402
-from test_e2e_grey_redis import Redis  # noqa: E402
 
 PROGRAM = "mailmoat-grey"
 
@@ -101,7 +100,7 @@ class GreyCli(mmtest.TestCase):
     def test_cli_beside_daemon_on_redis(self):
         cdir = mmtest.make_tmpdir("grey-cli-conf")
         try:
-            with Redis() as redis:
+            with mmtest.Redis() as redis:
                 store = f"redis://127.0.0.1:{redis.port}/3"
                 conf = os.path.join(cdir, "grey.conf")
                 with open(conf, "w") as f:

@@ -9,7 +9,7 @@
 #include <boost/program_options.hpp>
 
 #include "common/dmarc_report/summary.hpp"
-#include "common/store/sqlite_dmarc_store.hpp"
+#include "common/store/dmarc_store_factory.hpp"
 #include "tools/mailmoat/command.hpp"
 
 namespace mailmoat::cli {
@@ -34,9 +34,10 @@ inline constexpr const char* default_dmarc_store = "sqlite:/var/lib/mailmoat/dma
 /// cannot be read.
 [[nodiscard]] std::string dmarc_store_url(const std::string& url, const std::string& config_file, bool config_explicit);
 
-/// Opens "sqlite:PATH" (or a bare PATH). Throws UsageError for another scheme, store::StoreError when
-/// the database cannot be opened.
-[[nodiscard]] std::unique_ptr<store::SqliteDmarcStore> open_dmarc_store(const std::string& url);
+/// Opens "sqlite:PATH" (or a bare PATH) or a Redis URL (store::parse_dmarc_store_url). Throws UsageError
+/// for another scheme or "none", store::StoreError when a SQLite database cannot be opened (an
+/// unreachable Redis server shows as a store failure of the first call).
+[[nodiscard]] std::shared_ptr<store::DmarcFullStore> open_dmarc_store(const std::string& url);
 
 /// Options shared by `summary` and `html`: --store, --config, --domain, --since (and --help).
 void add_summary_options(boost::program_options::options_description& opts);

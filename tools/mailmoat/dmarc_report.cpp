@@ -182,7 +182,7 @@ int run_dmarc_report(const std::vector<std::string>& args, Io& io) {
     const auto sum = dr::run_reports(*store, *store, o, io.out);
     io.out << "summary reports=" << sum.periods << " messages=" << sum.messages << " delivered=" << sum.delivered
            << " refused=" << sum.refused << " deferred=" << sum.failed << " files=" << sum.files
-           << " pruned=" << sum.pruned << " store=" << store->describe() << '\n';
+           << " pruned=" << sum.pruned << " busy=" << sum.busy << " store=" << store->describe() << '\n';
     if (sum.store_error) return Exit::unavailable;
     if (sum.failed > 0) return Exit::temp_fail;
     return Exit::ok;

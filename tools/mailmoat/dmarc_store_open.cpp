@@ -37,19 +37,15 @@ std::string dmarc_store_url(const std::string& url, const std::string& config_fi
     return default_dmarc_store;
 }
 
-std::unique_ptr<store::SqliteDmarcStore> open_dmarc_store(const std::string& url) {
-    std::string path = url;
-    if (path.rfind("sqlite:", 0) == 0) {
-        path = path.substr(7);
-        if (path.rfind("//", 0) == 0) path = path.substr(2);
-    } else if (path.find("://") != std::string::npos || path.rfind("redis:", 0) == 0) {
-        throw UsageError("unsupported store '" + url + "' (the report commands read sqlite:PATH stores)");
-    }
-    if (path.empty()) throw UsageError("empty store path");
-    store::SqliteOptions o;
-    o.path = path;
-    o.busy_timeout = std::chrono::milliseconds(10000);
-    return std::make_unique<store::SqliteDmarcStore>(o);
+std::shared_ptr<store::DmarcFullStore> open_dmarc_store(const std::string& url) {
+    const auto spec = store::parse_dmarc_store_url(url, true);
+    if (!spec || spec->kind == store::DmarcStoreSpec::Kind::none)
+        throw UsageError("unsupported store '" + url +
+                         "' (sqlite:PATH, redis://[:PASSWORD@]HOST[:PORT][/DB] or unix:/PATH[?db=N])");
+    store::DmarcStoreTuning t;
+    t.busy_timeout = std::chrono::milliseconds(10000);
+    t.timeout = std::chrono::milliseconds(5000);  // a report run may wait longer than the milter
+    return store::open_dmarc_store(*spec, t);
 }
 
 }  // namespace mailmoat::cli

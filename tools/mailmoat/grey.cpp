@@ -31,7 +31,7 @@ constexpr const char* usage_text =
     "  stats      entries (waiting, passed), attempts, auto-whitelist counters, manual whitelist entries\n"
     "\n"
     "The store is the one mailmoat-grey uses: the `store` key of its configuration file (--config, default\n"
-    "/etc/mailmoat/mailmoat-grey.conf) or --store sqlite:/path/file.db | redis://host:port[/db].\n";
+    "/etc/mailmoat/mailmoat-grey.conf) or --store sqlite:/path/file.db | redis://[:PASSWORD@]host:port[/db] | unix:/path/redis.sock[?db=N].\n";
 
 std::string when(store::TimePoint t) {
     const std::time_t s = std::chrono::system_clock::to_time_t(t);
@@ -62,9 +62,7 @@ Opened open_store(const po::variables_map& vm) {
     const auto& spec = o.settings.store;
     if (spec.kind == greyd::StoreSpec::Kind::redis) {
         store::RedisOptions r;
-        r.host = spec.host;
-        r.port = spec.port;
-        r.db = spec.db;
+        static_cast<store::RedisEndpoint&>(r) = spec.redis;
         r.ttl = o.settings.engine.max_age;
         o.store = std::make_unique<store::RedisGreyStore>(r);
     } else {

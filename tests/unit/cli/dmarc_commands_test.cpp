@@ -38,7 +38,14 @@ TEST_CASE("the store comes from --store, else the config file's store setting, e
     CHECK(cli::dmarc_store_url("", conf, true) == "sqlite:/srv/dmarc.db");
     CHECK(cli::dmarc_store_url("", (d.path / "missing.conf").string(), false) == cli::default_dmarc_store);
     CHECK_THROWS_AS(cli::dmarc_store_url("", (d.path / "missing.conf").string(), true), cli::UsageError);
-    CHECK_THROWS_AS(cli::open_dmarc_store("redis://127.0.0.1:6379"), cli::UsageError);
+    std::ofstream(conf) << "store = redis://:secret@10.0.0.5:6390/4\n";
+    CHECK(cli::dmarc_store_url("", conf, true) == "redis://:secret@10.0.0.5:6390/4");
+    // The scheme chooses the store; the password never shows in its description.
+    CHECK(cli::open_dmarc_store("redis://:secret@10.0.0.5:6390/4")->describe() == "redis://10.0.0.5:6390/4");
+    CHECK(cli::open_dmarc_store("unix:/run/redis/r.sock?db=2")->describe() == "unix:/run/redis/r.sock?db=2");
+    CHECK_THROWS_AS(cli::open_dmarc_store("postgresql://db/dmarc"), cli::UsageError);
+    CHECK_THROWS_AS(cli::open_dmarc_store("none"), cli::UsageError);
+    CHECK_THROWS_AS(cli::open_dmarc_store("redis://h:0"), cli::UsageError);
 }
 
 TEST_CASE("import-records adds records and reports bad lines with their number") {

@@ -1,10 +1,11 @@
 // tests/unit/dmarc_report/report_run_test.cpp - the report run on a real SQLite store with a recording
 // sender: periods per UTC day, exactly once across reruns and failed deliveries, refused destinations,
-// size limits, --until now, dry runs, pruning.
+// size limits, --until now, dry runs, pruning, claims of another run.
 #include <catch2/catch.hpp>
 
 #include <filesystem>
 #include <sstream>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/dmarc_report/report_message.hpp"
@@ -202,4 +203,45 @@ TEST_CASE("dry run writes files and leaves the store alone, pruning keeps unrepo
     CHECK(p.delivered == 1);
     CHECK(p.pruned == 2);
     CHECK(f.store.records("example.org", 0, day0 + 10 * 86400, 100).records.size() == 1);
+}
+
+TEST_CASE("a destination another run is delivering is left to it; a dead run's claim is taken over") {
+    Fixture f;
+    f.add(rec(day0 + 10, "example.org", {"mailto:agg@example.org"}), 2);
+    char host[256] = {};
+    REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+    // Another host's run holds the claim: nothing is sent, the period stays open.
+    REQUIRE(f.store.claim_destination("example.org", day0, "mailto:agg@example.org", "otherhost 1", day0 + 86400, 600, "")
+                .outcome == st::ClaimOutcome::claimed);
+    auto o = f.options(day0 + 86400);
+    o.owner = std::string(host) + " " + std::to_string(::getpid());
+    const auto busy = dr::run_reports(f.store, f.store, o, f.log);
+    CHECK(busy.busy == 1);
+    CHECK(busy.delivered == 0);
+    CHECK(f.sent.empty());
+    CHECK(f.store.last_period_end("example.org").status == st::Status::not_found);
+    CHECK(f.log.str().find("busy domain=example.org") != std::string::npos);
+    // A run of this host whose process is gone (a child that exited) holds it: taken over at once.
+    const pid_t child = ::fork();
+    if (child == 0) ::_exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    const std::string dead = std::string(host) + " " + std::to_string(child);
+    CHECK(dr::owner_gone(dead));
+    CHECK_FALSE(dr::owner_gone(o.owner));        // this process runs
+    CHECK_FALSE(dr::owner_gone("otherhost 1"));  // another host: cannot tell
+    REQUIRE(f.store.release_destination("example.org", day0, "mailto:agg@example.org", "otherhost 1") == st::Status::ok);
+    REQUIRE(f.store.claim_destination("example.org", day0, "mailto:agg@example.org", dead, day0 + 86400, 600, "")
+                .outcome == st::ClaimOutcome::claimed);
+    const auto taken = dr::run_reports(f.store, f.store, o, f.log);
+    CHECK(taken.busy == 0);
+    CHECK(taken.delivered == 1);
+    REQUIRE(f.sent.size() == 1);
+    CHECK(f.log.str().find("takeover domain=example.org") != std::string::npos);
+    CHECK(f.store.last_period_end("example.org").value == day0 + 86400);
+    // The claim was given back after settling: a later run finds the destination settled, sends nothing.
+    const auto again = dr::run_reports(f.store, f.store, o, f.log);
+    CHECK(again.delivered == 0);
+    CHECK(f.sent.size() == 1);
 }

@@ -193,12 +193,12 @@ TEST_CASE("store specs", "[greyd][settings]") {
     auto r = greyd::parse_store_spec("redis://10.0.0.1:6380/3");
     REQUIRE(r);
     CHECK(r->kind == greyd::StoreSpec::Kind::redis);
-    CHECK(r->host == "10.0.0.1");
-    CHECK(r->port == 6380);
-    CHECK(r->db == 3);
+    CHECK(r->redis.host == "10.0.0.1");
+    CHECK(r->redis.port == 6380);
+    CHECK(r->redis.db == 3);
     r = greyd::parse_store_spec("redis://localhost");
     REQUIRE(r);
-    CHECK(r->port == 6379);
+    CHECK(r->redis.port == 6379);
     CHECK_FALSE(greyd::parse_store_spec("redis://:1"));
     CHECK_FALSE(greyd::parse_store_spec("redis://h:0"));
     CHECK_FALSE(greyd::parse_store_spec("redis://h:1/99"));
