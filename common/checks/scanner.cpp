@@ -508,58 +508,67 @@ int hex_value(char c) noexcept {
     return -1;
 }
 
-}  // namespace
+// RFC 2045 §6.8 base64, one line of a part: characters outside the alphabet are ignored, '=' ends the
+// data. Partial quanta carry over to the next line in `bits`/`count`; every decoded byte goes to `put`.
+template <class Put>
+void decode_base64_line(std::string_view text, std::uint32_t& bits, int& count, Put&& put) {
+    for (char c : text) {
+        const int v = b64_value(c);
+        if (v < 0) continue;
+        bits = (bits << 6) | static_cast<std::uint32_t>(v);
+        if (++count == 4) {
+            put(static_cast<char>((bits >> 16) & 0xFF));
+            put(static_cast<char>((bits >> 8) & 0xFF));
+            put(static_cast<char>(bits & 0xFF));
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (std::find(text.begin(), text.end(), '=') != text.end()) {
+        if (count == 2) put(static_cast<char>((bits >> 4) & 0xFF));
+        if (count == 3) {
+            put(static_cast<char>((bits >> 10) & 0xFF));
+            put(static_cast<char>((bits >> 2) & 0xFF));
+        }
+        bits = 0;
+        count = 0;
+    }
+}
 
-void Scanner::decode_line(std::string_view text, bool complete) {
-    if (decode_ == Decode::base64) {
-        // RFC 2045 §6.8: characters outside the alphabet are ignored; '=' ends the data.
-        for (char c : text) {
-            const int v = b64_value(c);
-            if (v < 0) continue;
-            b64_bits_ = (b64_bits_ << 6) | static_cast<std::uint32_t>(v);
-            if (++b64_count_ == 4) {
-                decoded_byte(static_cast<char>((b64_bits_ >> 16) & 0xFF));
-                decoded_byte(static_cast<char>((b64_bits_ >> 8) & 0xFF));
-                decoded_byte(static_cast<char>(b64_bits_ & 0xFF));
-                b64_bits_ = 0;
-                b64_count_ = 0;
-            }
-        }
-        if (std::find(text.begin(), text.end(), '=') != text.end()) {
-            if (b64_count_ == 2) decoded_byte(static_cast<char>((b64_bits_ >> 4) & 0xFF));
-            if (b64_count_ == 3) {
-                decoded_byte(static_cast<char>((b64_bits_ >> 10) & 0xFF));
-                decoded_byte(static_cast<char>((b64_bits_ >> 2) & 0xFF));
-            }
-            b64_bits_ = 0;
-            b64_count_ = 0;
-        }
-        return;
-    }
-    // RFC 2045 §6.7 quoted-printable: "=XX" is a byte, "=" at the end of a line is a soft break.
-    std::string_view t = text;
-    if (complete) {
+// RFC 2045 §6.7 quoted-printable, one line of a part: "=XX" is a byte, a malformed "=" stays as it is,
+// trailing white space of a complete line is dropped. Returns true when the line ends in a soft break
+// ("=" at its end), so the caller adds no line break after it.
+template <class Put>
+bool decode_qp_line(std::string_view t, bool complete, Put&& put) {
+    if (complete)
         while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    }
-    bool soft = false;
     for (std::size_t i = 0; i < t.size(); ++i) {
         if (t[i] != '=') {
-            decoded_byte(t[i]);
+            put(t[i]);
             continue;
         }
-        if (i + 1 == t.size()) {
-            soft = true;
-            break;
-        }
+        if (i + 1 == t.size()) return true;
         const int hi = i + 2 < t.size() ? hex_value(t[i + 1]) : -1;
         const int lo = i + 2 < t.size() ? hex_value(t[i + 2]) : -1;
         if (hi >= 0 && lo >= 0) {
-            decoded_byte(static_cast<char>(hi * 16 + lo));
+            put(static_cast<char>(hi * 16 + lo));
             i += 2;
         } else {
-            decoded_byte('=');
+            put('=');
         }
     }
+    return false;
+}
+
+}  // namespace
+
+void Scanner::decode_line(std::string_view text, bool complete) {
+    auto put = [this](char c) { decoded_byte(c); };
+    if (decode_ == Decode::base64) {
+        decode_base64_line(text, b64_bits_, b64_count_, put);
+        return;
+    }
+    const bool soft = decode_qp_line(text, complete, put);
     if (complete && !soft) decoded_byte('\n');
 }
 
@@ -641,53 +650,11 @@ void Scanner::attachment_bytes(std::string_view text, bool complete) {
         else att_.truncated = true;
     };
     if (att_.decode == Decode::base64) {
-        for (char c : text) {
-            const int v = b64_value(c);
-            if (v < 0) continue;
-            att_.bits = (att_.bits << 6) | static_cast<std::uint32_t>(v);
-            if (++att_.count == 4) {
-                put(static_cast<char>((att_.bits >> 16) & 0xFF));
-                put(static_cast<char>((att_.bits >> 8) & 0xFF));
-                put(static_cast<char>(att_.bits & 0xFF));
-                att_.bits = 0;
-                att_.count = 0;
-            }
-        }
-        if (std::find(text.begin(), text.end(), '=') != text.end()) {
-            if (att_.count == 2) put(static_cast<char>((att_.bits >> 4) & 0xFF));
-            if (att_.count == 3) {
-                put(static_cast<char>((att_.bits >> 10) & 0xFF));
-                put(static_cast<char>((att_.bits >> 2) & 0xFF));
-            }
-            att_.bits = 0;
-            att_.count = 0;
-        }
+        decode_base64_line(text, att_.bits, att_.count, put);
         return;
     }
     if (att_.decode == Decode::qp) {
-        std::string_view t = text;
-        if (complete)
-            while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-        bool soft = false;
-        for (std::size_t i = 0; i < t.size(); ++i) {
-            if (t[i] != '=') {
-                put(t[i]);
-                continue;
-            }
-            if (i + 1 == t.size()) {
-                soft = true;
-                break;
-            }
-            const int hi = i + 2 < t.size() ? hex_value(t[i + 1]) : -1;
-            const int lo = i + 2 < t.size() ? hex_value(t[i + 2]) : -1;
-            if (hi >= 0 && lo >= 0) {
-                put(static_cast<char>(hi * 16 + lo));
-                i += 2;
-            } else {
-                put('=');
-            }
-        }
-        if (complete && !soft) put('\r'), put('\n');
+        if (!decode_qp_line(text, complete, put) && complete) put('\r'), put('\n');
         return;
     }
     for (char c : text) put(c);
