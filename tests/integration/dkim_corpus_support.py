@@ -42,17 +42,8 @@ def corpus():
 
 
 def genkey(d, name, algorithm, bits=2048):
-    path = os.path.join(d, name + ".pem")
-    args = ["openssl", "genpkey", "-algorithm", algorithm, "-out", path]
-    if algorithm == "RSA":
-        args += ["-pkeyopt", f"rsa_keygen_bits:{bits}"]
-    subprocess.run(args, check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    if algorithm == "ED25519":
-        return path, f"v=DKIM1; k=ed25519; p={base64.b64encode(der[-32:]).decode()}"
-    return path, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    path, _, record = mmtest.dkim_key(d, name, algorithm, bits)
+    return path, record
 
 
 def zone_of(records, extra=""):

@@ -13,6 +13,7 @@
 # Runs under Debian's /usr/bin/python3 (stdlib only; dnsd.py uses python3-dnslib). Needs root: Postfix's
 # master runs as root. See docs/notes/testbed.md.
 import atexit
+import base64
 import contextlib
 import email
 import email.policy
@@ -175,6 +176,32 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def dkim_key(d, name="signer", algorithm="RSA", bits=2048):
+    """A new DKIM key pair in d/NAME.pem (mode 0600): (path, PEM bytes, the TXT record for its selector).
+    algorithm is RSA or ED25519 (RFC 8463 §4: the record carries the raw 32-byte public key)."""
+    path = os.path.join(d, name + ".pem")
+    args = ["openssl", "genpkey", "-algorithm", algorithm, "-out", path]
+    if algorithm == "RSA":
+        args += ["-pkeyopt", f"rsa_keygen_bits:{bits}"]
+    subprocess.run(args, check=True, capture_output=True)
+    os.chmod(path, 0o600)
+    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
+                         capture_output=True).stdout
+    if algorithm == "ED25519":
+        record = f"v=DKIM1; k=ed25519; p={base64.b64encode(der[-32:]).decode()}"
+    else:
+        record = f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    with open(path, "rb") as f:
+        pem = f.read()
+    return path, pem, record
+
+
+def zone_txt(name, record):
+    """A zone-file TXT line for NAME, the record split into strings of at most 200 octets."""
+    parts = [record[i:i + 200] for i in range(0, len(record), 200)]
+    return f"{name} IN TXT " + " ".join(f'"{p}"' for p in parts) + "\n"
 
 
 def wait_until(predicate, timeout, what, interval=0.05):

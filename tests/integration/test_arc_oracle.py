@@ -19,9 +19,7 @@ import make_vectors  # noqa: E402
 TOOL = os.path.join(mmtest.BUILD_DIR, "tests", "tools", "arc-tool", "arc-tool")
 
 
-def zone_txt(name, record):
-    parts = [record[i:i + 200] for i in range(0, len(record), 200)]
-    return f"{name} IN TXT " + " ".join(f'"{p}"' for p in parts) + "\n"
+zone_txt = mmtest.zone_txt
 
 
 def parse_line(line):

@@ -6,7 +6,6 @@
 # a feedback-report part and the original header fields only (no body), local-parts redacted. fo=d reports
 # a broken DKIM signature but not an SPF failure, fo=s the other way round; a third-party ruf without its
 # _report._dmarc record gets nothing while one with it gets its report. One log line per report.
-import base64
 import email
 import email.parser
 import email.policy
@@ -17,7 +16,6 @@ import pwd
 import re
 import signal
 import smtplib
-import subprocess
 import sys
 import time
 
@@ -31,19 +29,11 @@ MARKER = "BODY-MARKER-7f3a"
 
 
 def genkey(d):
-    path = os.path.join(d, "signer.pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-out", path, "-pkeyopt", "rsa_keygen_bits:2048"],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    with open(path, "rb") as f:
-        pem = f.read()
-    return pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    _, pem, record = mmtest.dkim_key(d)
+    return pem, record
 
 
-def zone_txt(name, record):
-    parts = [record[i:i + 200] for i in range(0, len(record), 200)]
-    return f"{name} IN TXT " + " ".join(f'"{p}"' for p in parts) + "\n"
+zone_txt = mmtest.zone_txt
 
 
 def zone(dkim_record):

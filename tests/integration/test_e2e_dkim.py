@@ -6,7 +6,6 @@
 # Authentication-Results, keys served by the test DNS server; a forged Authentication-Results claiming our
 # authserv-id is removed. A message signed on one Postfix instance (simple/simple) gets dkim=pass from
 # mailmoat-dkim on a second one. SIGHUP reloads keys; on-dns-error tempfail; unsafe key files refused.
-import base64
 import grp
 import os
 import pwd
@@ -26,28 +25,10 @@ PROGRAM = "mailmoat-dkim"
 AUTHSERV = "mx.mailmoat.test"
 
 
-def genkey(d, name, algorithm, bits=2048):
-    path = os.path.join(d, name + ".pem")
-    args = ["openssl", "genpkey", "-algorithm", algorithm, "-out", path]
-    if algorithm == "RSA":
-        args += ["-pkeyopt", f"rsa_keygen_bits:{bits}"]
-    subprocess.run(args, check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    if algorithm == "ED25519":
-        p = base64.b64encode(der[-32:]).decode()  # RFC 8463 §4: the raw 32-byte key
-        record = f"v=DKIM1; k=ed25519; p={p}"
-    else:
-        record = f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
-    with open(path, "rb") as f:
-        pem = f.read()
-    return path, pem, record
+genkey = mmtest.dkim_key
 
 
-def zone_txt(name, record):
-    parts = [record[i:i + 200] for i in range(0, len(record), 200)]
-    return f"{name} IN TXT " + " ".join(f'"{p}"' for p in parts) + "\n"
+zone_txt = mmtest.zone_txt
 
 
 def unfold(value):

@@ -9,7 +9,6 @@
 # Bad input: absurd records, 50 From headers, a forged Authentication-Results, and a DMARC lookup that
 # times out (451 with on-dns-error tempfail, then accepted with dmarc=temperror after a SIGHUP switched
 # the configuration to accept; a bad configuration on SIGHUP keeps the running one).
-import base64
 import email.utils
 import gzip
 import os
@@ -21,7 +20,6 @@ import smtplib
 import sqlite3
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mmtest  # noqa: E402
@@ -34,19 +32,11 @@ AUTHSERV = "mx.mailmoat.test"
 
 
 def genkey(d):
-    path = os.path.join(d, "signer.pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-out", path, "-pkeyopt", "rsa_keygen_bits:2048"],
-                   check=True, capture_output=True)
-    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    with open(path, "rb") as f:
-        pem = f.read()
-    return pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    _, pem, record = mmtest.dkim_key(d)
+    return pem, record
 
 
-def zone_txt(name, record):
-    parts = [record[i:i + 200] for i in range(0, len(record), 200)]
-    return f"{name} IN TXT " + " ".join(f'"{p}"' for p in parts) + "\n"
+zone_txt = mmtest.zone_txt
 
 
 def zone(dkim_record):

@@ -12,7 +12,6 @@
 #   outbound from an internal client: signed by mailmoat-dkim, a 1200-octet line left unfolded
 #   (smtp_line_length_limit = 0), and the signature verifies with dkimpy.
 # Also: the default sockets postfix-config assumes are the ones each daemon's --dump-defaults prints.
-import base64
 import grp
 import os
 import pwd
@@ -36,15 +35,7 @@ def mailmoat(*args):
 
 
 def genkey(d, name):
-    path = os.path.join(d, name + ".pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path],
-                   check=True, capture_output=True)
-    os.chmod(path, 0o600)
-    der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
-                         capture_output=True).stdout
-    with open(path, "rb") as f:
-        pem = f.read()
-    return path, pem, f"v=DKIM1; k=rsa; p={base64.b64encode(der).decode()}"
+    return mmtest.dkim_key(d, name)
 
 
 def txt(name, record):
