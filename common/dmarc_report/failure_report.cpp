@@ -9,6 +9,7 @@
 
 #include "common/crypto/base64.hpp"
 #include "common/crypto/digest.hpp"
+#include "common/mail/header.hpp"
 
 namespace mailmoat::dmarc_report {
 namespace {
@@ -38,15 +39,6 @@ bool atext(char c) {
 }
 
 bool domain_start(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '[' || static_cast<unsigned char>(c) >= 0x80; }
-
-std::string rfc5322_date(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return buf;
-}
 
 /// A field value as one logical line: CR dropped, folding kept as LF + WSP, other control characters
 /// (NUL, bare LF not followed by WSP) turned into spaces so that they cannot end the header block.
@@ -231,7 +223,7 @@ std::string build_failure_report(const FailureReport& r) {
         return defang_uris(redact_local_parts(v, r.redaction_key));
     };
     const std::string boundary = "=_mailmoat_" + std::to_string(r.date) + "_" + r.message_id.substr(0, r.message_id.find('@'));
-    const std::string date = rfc5322_date(r.date);
+    const std::string date = mail::rfc5322_date(r.date);
     const char* auth_failure = "dmarc";
     if (r.kind == FailureKind::spf) {
         auth_failure = "spf";

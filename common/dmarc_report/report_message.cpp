@@ -18,15 +18,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-std::string rfc5322_date(std::int64_t t) {
-    const std::time_t tt = static_cast<std::time_t>(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return buf;
-}
-
 std::string domain_of(std::string_view addr) {
     const auto at = addr.rfind('@');
     return at == std::string_view::npos ? std::string() : lower(std::string(addr.substr(at + 1)));
@@ -239,7 +230,7 @@ std::string build_report_message(const AggregateReport& r, const std::string& gz
     auto field = [&](std::string_view name, std::string_view value) { msg += mail::fold_header(name, value, 78, "\n") + "\n"; };
     field("From", parts.from);
     field("To", parts.to);
-    field("Date", rfc5322_date(parts.date));
+    field("Date", mail::rfc5322_date(parts.date));
     field("Subject", "Report Domain: " + r.policy.domain + " Submitter: " + submitter + " Report-ID: <" + m.report_id + ">");
     field("Message-ID", "<" + token(m.report_id) + "." + token(parts.to) + "@" + (domain_of(parts.from).empty() ? "localhost" : domain_of(parts.from)) + ">");
     field("MIME-Version", "1.0");
@@ -248,7 +239,7 @@ std::string build_report_message(const AggregateReport& r, const std::string& gz
     msg += "\nThis is a DMARC aggregate report in MIME format.\n\n--" + boundary + "\n";
     msg += "Content-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 7bit\n\n";
     msg += "DMARC aggregate report for " + r.policy.domain + " from " + m.org_name + ",\nperiod " +
-           rfc5322_date(m.begin) + " to " + rfc5322_date(m.end) + ", " + std::to_string(r.message_count()) +
+           mail::rfc5322_date(m.begin) + " to " + mail::rfc5322_date(m.end) + ", " + std::to_string(r.message_count()) +
            " messages.\nReport-ID: " + m.report_id + "\n\n--" + boundary + "\n";
     msg += "Content-Type: application/gzip; name=\"" + file + "\"\nContent-Transfer-Encoding: base64\n";
     msg += "Content-Disposition: attachment; filename=\"" + file + "\"\n\n";

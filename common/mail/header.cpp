@@ -1,6 +1,8 @@
 // common/mail/header.cpp - RFC 5322 header block parsing, unfolding and folding.
 #include "common/mail/header.hpp"
 
+#include <ctime>
+
 namespace mailmoat::mail {
 
 namespace {
@@ -189,6 +191,15 @@ std::string fold_header(std::string_view name, std::string_view value, std::size
     }
     out.append(text, line_start, std::string::npos);
     return out;
+}
+
+std::string rfc5322_date(std::int64_t unix_seconds) {
+    const auto tt = static_cast<std::time_t>(unix_seconds);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    const auto n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    return std::string(buf, n);
 }
 
 }  // namespace mailmoat::mail

@@ -1,6 +1,7 @@
 // common/mail/header.hpp - RFC 5322 §2.2 header fields: parse a header block, unfold, compare names, fold.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -70,5 +71,8 @@ struct [[nodiscard]] HeaderBlock {
 /// kept. Returns the field without a trailing line end; an empty name gives just the folded value.
 [[nodiscard]] std::string fold_header(std::string_view name, std::string_view value, std::size_t width = 78,
                                       std::string_view eol = "\r\n");
+
+/// RFC 5322 §3.3 date-time of `unix_seconds` in UTC, e.g. "Tue, 01 Dec 2026 06:05:00 +0000".
+[[nodiscard]] std::string rfc5322_date(std::int64_t unix_seconds);
 
 }  // namespace mailmoat::mail

@@ -6,6 +6,7 @@
 
 #include <ctime>
 
+#include "common/mail/header.hpp"
 #include "common/log/logger.hpp"
 #include "mailmoat/version.hpp"
 
@@ -14,15 +15,6 @@ namespace {
 
 constexpr std::size_t max_messages = 20000;
 constexpr auto message_lifetime = std::chrono::hours(1);
-
-std::string rfc5322_date(std::chrono::system_clock::time_point t) {
-    const std::time_t tt = std::chrono::system_clock::to_time_t(t);
-    std::tm tm{};
-    gmtime_r(&tt, &tm);
-    char buf[64];
-    const auto n = std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    return std::string(buf, n);
-}
 
 }  // namespace
 
@@ -96,7 +88,7 @@ Decision GreyPolicy::decide(const policy::Request& req) const {
             if (d.result.reason == "retry" && s.x_greylist_header && first_header_for(req.instance)) {
                 d.action = policy::Action::prepend("X-Greylist: delayed " + std::to_string(d.result.delayed.count()) +
                                                    " seconds by mailmoat-grey-" + std::string(version) + " at " +
-                                                   s.hostname + "; " + rfc5322_date(clock_.now()));
+                                                   s.hostname + "; " + mail::rfc5322_date(std::chrono::system_clock::to_time_t(clock_.now())));
             } else {
                 d.action = policy::Action::dunno();
             }

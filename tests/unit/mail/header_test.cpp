@@ -1,4 +1,4 @@
-// tests/unit/mail/header_test.cpp - header block parsing, unfolding, malformed lines, bounds, folding.
+// tests/unit/mail/header_test.cpp - header block parsing, unfolding, malformed lines, bounds, folding, dates.
 #include "common/mail/header.hpp"
 
 #include <catch2/catch.hpp>
@@ -9,6 +9,7 @@ using mailmoat::mail::HeaderField;
 using mailmoat::mail::HeaderLimits;
 using mailmoat::mail::HeaderProblem;
 using mailmoat::mail::parse_header_block;
+using mailmoat::mail::rfc5322_date;
 
 namespace {
 std::vector<HeaderProblem::Kind> kinds(const HeaderBlock& b) {
@@ -166,4 +167,9 @@ TEST_CASE("fold_header wraps at 78 on whitespace and unfolds back", "[mail][head
         const std::string w(100, 'z');
         CHECK(fold_header("X", w) == "X: " + w);
     }
+}
+
+TEST_CASE("rfc5322_date: RFC 5322 §3.3 date-time in UTC") {
+    CHECK(rfc5322_date(0) == "Thu, 01 Jan 1970 00:00:00 +0000");
+    CHECK(rfc5322_date(1796105100) == "Tue, 01 Dec 2026 06:05:00 +0000");
 }
