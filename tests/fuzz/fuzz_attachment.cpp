@@ -9,35 +9,14 @@
 #include <string_view>
 
 #include "common/checks/scanner.hpp"
+#include "checks_scan.hpp"
 
 namespace {
 
 using namespace mailmoat;
 
 void scan(std::shared_ptr<const checks::RuleSet> rs, std::string_view message) {
-    checks::Scanner s(std::move(rs));
-    const std::size_t split = message.find("\n\n");
-    std::string_view head = message.substr(0, split);
-    std::string logical;
-    while (!head.empty()) {
-        const std::size_t nl = head.find('\n');
-        std::string_view l = head.substr(0, nl);
-        head = nl == std::string_view::npos ? std::string_view() : head.substr(nl + 1);
-        if (!l.empty() && (l[0] == ' ' || l[0] == '\t') && !logical.empty()) {
-            logical += '\n';
-            logical += l;
-            continue;
-        }
-        if (!logical.empty()) s.header(logical);
-        logical = std::string(l);
-    }
-    if (!logical.empty()) s.header(logical);
-    s.end_of_headers();
-    if (split != std::string_view::npos) {
-        const std::string_view body = message.substr(split + 2);
-        for (std::size_t i = 0; i < body.size(); i += 61) s.body(body.substr(i, 61));
-    }
-    (void)s.finish();
+    (void)fuzz::scan_message(std::move(rs), message);
 }
 
 }  // namespace
