@@ -30,7 +30,8 @@ namespace mailmoat::milter {
 namespace {
 
 constexpr auto idle_worker_timeout = std::chrono::seconds(30);  // an idle worker thread then exits
-constexpr std::size_t read_size = 65536 + 5;                     // one body chunk packet per read at least
+constexpr std::size_t initial_buffer = 16384;  // a connection's read buffer; grows for larger packets
+constexpr std::size_t min_read = 4096;         // free room wanted before each read
 
 /// A served connection, as stop() sees it.
 struct Entry {
@@ -140,18 +141,18 @@ struct Runner::Shared {
         (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
         try {
             Conversation conv(options, [this] { return make_session(); });
-            std::string buf(read_size * 2, '\0');
+            std::string buf(initial_buffer, '\0');
             std::size_t start = 0, end = 0;
             std::string out;
             for (;;) {
                 if (stopping.load() && !conv.in_message()) break;
-                if (buf.size() - end < read_size) {  // room for one more read: compact, then grow
+                if (buf.size() - end < min_read) {  // compact, then grow (doubling: packets are <= 1 MiB)
                     if (start > 0) {
                         std::memmove(buf.data(), buf.data() + start, end - start);
                         end -= start;
                         start = 0;
                     }
-                    if (buf.size() - end < read_size) buf.resize(end + read_size);
+                    if (buf.size() - end < min_read) buf.resize(buf.size() * 2);
                 }
                 const ssize_t n = ::read(fd, buf.data() + end, buf.size() - end);
                 if (n < 0) {
@@ -170,8 +171,8 @@ struct Runner::Shared {
                 start += used;
                 if (start == end) {
                     start = end = 0;
-                    if (buf.size() > 4 * read_size) {  // after a large packet: back to the usual size
-                        buf.resize(2 * read_size);
+                    if (buf.size() > 8 * initial_buffer) {  // after large packets: back to the usual size
+                        buf.resize(initial_buffer);
                         buf.shrink_to_fit();
                     }
                 }
