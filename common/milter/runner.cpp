@@ -21,7 +21,9 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <map>
 #include <set>
+#include <vector>
 
 #include "common/log/logger.hpp"
 #include "common/milter/engine.hpp"
@@ -109,6 +111,20 @@ struct Runner::Shared {
     std::deque<int> queue;            // accepted, waiting for an idle worker
     std::size_t idle = 0;             // workers waiting on work_cv
     std::size_t threads = 0;          // worker threads alive
+    // Worker threads are joined, not detached: a thread's exit (its thread-local destructors, e.g.
+    // OpenSSL's) must be over before stop() returns and the process exits.
+    std::map<std::thread::id, std::thread> workers;  // running
+    std::vector<std::thread> finished;                // returned from worker(), to be joined
+
+    /// Joins the workers that have ended. Called without the lock held.
+    void reap() {
+        std::vector<std::thread> done;
+        {
+            std::lock_guard lk(m);
+            done.swap(finished);
+        }
+        for (auto& t : done) t.join();
+    }
     std::size_t connections = 0;      // accepted and not yet closed
     std::set<Entry*> entries;         // connections being served
     bool force_close = false;         // drain time is over: close every connection
@@ -217,6 +233,10 @@ struct Runner::Shared {
                                                 [&] { return !s.queue.empty() || s.stopping.load(); });
             --s.idle;
             if (!got || s.queue.empty()) {
+                if (auto it = s.workers.find(std::this_thread::get_id()); it != s.workers.end()) {
+                    s.finished.push_back(std::move(it->second));
+                    s.workers.erase(it);
+                }
                 --s.threads;
                 s.done_cv.notify_all();
                 return;
@@ -229,24 +249,24 @@ struct Runner::Shared {
     /// Gives an accepted connection to an idle worker, or to a new one.
     static void hand_off(const std::shared_ptr<Shared>& self, int fd) {
         Shared& s = *self;
-        {
-            std::lock_guard lk(s.m);
-            ++s.connections;
-            s.live.store(s.connections);
-            if (s.idle > s.queue.size()) {
-                s.queue.push_back(fd);
-                s.work_cv.notify_one();
-                return;
-            }
-            ++s.threads;
+        s.reap();
+        std::lock_guard lk(s.m);
+        ++s.connections;
+        s.live.store(s.connections);
+        if (s.idle > s.queue.size()) {
+            s.queue.push_back(fd);
+            s.work_cv.notify_one();
+            return;
         }
         try {
-            std::thread(&Shared::worker, self, fd).detach();
+            // Started under the lock: the worker registers itself in `workers` before it can end.
+            std::thread t(&Shared::worker, self, fd);
+            const auto id = t.get_id();
+            s.workers.emplace(id, std::move(t));
+            ++s.threads;
         } catch (const std::exception& e) {
             log::error().kv("error", e.what()).msg("cannot start a worker thread; closing the connection");
             ::close(fd);
-            std::lock_guard lk(s.m);
-            --s.threads;
             --s.connections;
             s.live.store(s.connections);
             s.done_cv.notify_all();
@@ -440,6 +460,14 @@ void Runner::stop() noexcept {
         }
         s.work_cv.notify_all();
         (void)s.done_cv.wait_for(lk, std::chrono::seconds(5), [&] { return s.threads == 0; });
+        if (!s.workers.empty()) {  // stuck in a session callback: left behind (they keep `s` alive)
+            log::warning().kv("threads", static_cast<std::uint64_t>(s.workers.size()))
+                .msg("worker threads still busy at stop; not waiting for them");
+            for (auto& [id, t] : s.workers) t.detach();
+            s.workers.clear();
+        }
+        lk.unlock();
+        s.reap();
         running_ = false;
     } catch (...) {
     }
