@@ -291,8 +291,10 @@ struct Runner::Shared {
                 }
             }
             full_logged = false;
+            s.reap();  // workers that ended after idling
             pollfd p[2] = {{listen_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
-            const int pr = ::poll(p, 2, -1);
+            const int pr = ::poll(p, 2, 60000);
+            if (pr == 0) continue;
             if (pr < 0) {
                 if (errno == EINTR) continue;
                 log::error().kv("error", errno_text(errno)).msg("poll on the listening socket failed");
