@@ -180,3 +180,26 @@ TEST_CASE("Runner engine: sockets", "[milter][engine]") {
         c.quit();
     }
 }
+
+TEST_CASE("Runner engine: sequential connections reuse one idle worker thread", "[milter][engine]") {
+    auto tasks = [] {
+        std::size_t n = 0;
+        for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+        return n;
+    };
+    LocalRunner lr;
+    const auto before = tasks();
+    for (int i = 0; i < 20; ++i) {
+        MilterClient c;
+        REQUIRE(c.open(lr.spec).ok());
+        REQUIRE(good(send_connect(c)));
+        REQUIRE(send_message(c, "W" + std::to_string(i), {{"Subject", "s"}}, "b\r\n").verdict == V::continue_);
+        c.quit();
+        for (int w = 0; w < 200 && lr.runner->active_connections() > 0; ++w)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        REQUIRE(lr.runner->active_connections() == 0);
+    }
+    // One worker served them all (a second one at most, if a QUIT raced the next accept).
+    CHECK(tasks() <= before + 2);
+    CHECK(lr.journal.sessions == 20);
+}
