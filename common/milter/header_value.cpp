@@ -1,4 +1,4 @@
-// common/milter/header_value.cpp - header values between libmilter's form and the wire form.
+// common/milter/header_value.cpp - header values between the milter protocol's form and the wire form.
 #include "common/milter/header_value.hpp"
 
 namespace mailmoat::milter {

@@ -17,19 +17,8 @@ namespace mailmoat::milter {
 namespace wire {
 namespace {
 
-void put32(std::string& s, std::uint32_t v) {
-    s += static_cast<char>((v >> 24) & 0xff);
-    s += static_cast<char>((v >> 16) & 0xff);
-    s += static_cast<char>((v >> 8) & 0xff);
-    s += static_cast<char>(v & 0xff);
-}
-
-std::uint32_t get32(std::string_view s) {
-    return (static_cast<std::uint32_t>(static_cast<unsigned char>(s[0])) << 24) |
-           (static_cast<std::uint32_t>(static_cast<unsigned char>(s[1])) << 16) |
-           (static_cast<std::uint32_t>(static_cast<unsigned char>(s[2])) << 8) |
-           static_cast<std::uint32_t>(static_cast<unsigned char>(s[3]));
-}
+using proto::get32;
+using proto::put32;
 
 void put_str(std::string& s, std::string_view v) {
     s.append(v);
@@ -58,9 +47,7 @@ bool split_strings(std::string_view data, std::vector<std::string>& out) {
 std::string packet(char command, std::string_view data) {
     std::string p;
     p.reserve(5 + data.size());
-    put32(p, static_cast<std::uint32_t>(data.size() + 1));
-    p += command;
-    p.append(data);
+    proto::append_packet(p, command, data);
     return p;
 }
 
@@ -237,13 +224,6 @@ const char* verdict_name(StepReply::Verdict v) noexcept {
 
 namespace {
 
-constexpr std::uint32_t SMFIP_NOCONNECT = 0x1, SMFIP_NOHELO = 0x2, SMFIP_NOMAIL = 0x4, SMFIP_NORCPT = 0x8,
-                        SMFIP_NOBODY = 0x10, SMFIP_NOHDRS = 0x20, SMFIP_NOEOH = 0x40, SMFIP_NR_HDR = 0x80,
-                        SMFIP_NOUNKNOWN = 0x100, SMFIP_NODATA = 0x200, SMFIP_NR_CONN = 0x1000,
-                        SMFIP_NR_HELO = 0x2000, SMFIP_NR_MAIL = 0x4000, SMFIP_NR_RCPT = 0x8000,
-                        SMFIP_NR_DATA = 0x10000, SMFIP_NR_UNKN = 0x20000, SMFIP_NR_EOH = 0x40000,
-                        SMFIP_NR_BODY = 0x80000;
-
 std::string strip_braces(std::string_view n) {
     if (n.size() >= 2 && n.front() == '{' && n.back() == '}') n = n.substr(1, n.size() - 2);
     return std::string(n);
@@ -419,10 +399,11 @@ StepReply MilterClient::step(Event ev, char macro_stage, int symlist_stage, cons
     using V = StepReply::Verdict;
     if (fd_ < 0) return fail("not connected");
     static constexpr struct { std::uint32_t no, nr; } flags[] = {
-        {SMFIP_NOCONNECT, SMFIP_NR_CONN}, {SMFIP_NOHELO, SMFIP_NR_HELO}, {SMFIP_NOMAIL, SMFIP_NR_MAIL},
-        {SMFIP_NORCPT, SMFIP_NR_RCPT},   {SMFIP_NODATA, SMFIP_NR_DATA}, {SMFIP_NOHDRS, SMFIP_NR_HDR},
-        {SMFIP_NOEOH, SMFIP_NR_EOH},     {SMFIP_NOBODY, SMFIP_NR_BODY}, {0, 0},
-        {SMFIP_NOUNKNOWN, SMFIP_NR_UNKN}};
+        {proto::p_noconnect, proto::p_nr_conn}, {proto::p_nohelo, proto::p_nr_helo},
+        {proto::p_nomail, proto::p_nr_mail},    {proto::p_norcpt, proto::p_nr_rcpt},
+        {proto::p_nodata, proto::p_nr_data},    {proto::p_nohdrs, proto::p_nr_hdr},
+        {proto::p_noeoh, proto::p_nr_eoh},      {proto::p_nobody, proto::p_nr_body}, {0, 0},
+        {proto::p_nounknown, proto::p_nr_unkn}};
     const auto f = flags[static_cast<int>(ev)];
     if (macro_stage != 0 && !macros.empty()) {
         wire::Macros send;

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/milter/protocol.hpp"
 #include "common/util/socket_spec.hpp"
 
 namespace mailmoat::milter {
@@ -17,10 +18,10 @@ namespace mailmoat::milter {
 /// the command byte and the data (sendmail's libmilter/docs, Postfix src/milter/milter8.c).
 namespace wire {
 
-inline constexpr std::uint32_t protocol_version = 6;
+inline constexpr std::uint32_t protocol_version = proto::version;
 inline constexpr std::uint32_t postfix_actions = 0x1FF;     // SMFIF_ADDHDRS .. SMFIF_SETSYMLIST
 inline constexpr std::uint32_t postfix_protocol = 0x1FFFFF; // SMFIP_NOCONNECT .. SMFIP_HDR_LEADSPC
-inline constexpr std::size_t max_chunk = 65535;             // body chunk size (MILTER_CHUNK_SIZE)
+inline constexpr std::size_t max_chunk = proto::max_chunk;   // body chunk size (MILTER_CHUNK_SIZE)
 
 using Macros = std::vector<std::pair<std::string, std::string>>;
 

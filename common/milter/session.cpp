@@ -6,7 +6,7 @@
 namespace mailmoat::milter {
 namespace {
 
-constexpr std::size_t max_reply_lines = 32;   // smfi_setmlreply's limit
+constexpr std::size_t max_reply_lines = 32;   // libmilter's smfi_setmlreply limit, kept
 constexpr std::size_t max_reply_line = 900;   // keeps "xyz a.b.c " + line under RFC 5321's 512+ in practice
 constexpr std::size_t max_packet_data = 65535;
 

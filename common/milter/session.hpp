@@ -16,9 +16,9 @@ enum class Status { continue_, accept, reject, tempfail, discard, skip };
 
 /// Outcome of a request to the MTA side (reply text, message modification).
 enum class Outcome {
-    ok,        // accepted by libmilter, will be sent to the MTA
-    invalid,   // refused before reaching libmilter: bad arguments, or an action not declared at registration
-    failed,    // libmilter refused it (wrong stage, connection gone)
+    ok,        // accepted, will be sent to the MTA
+    invalid,   // refused: bad arguments, or an action not declared in RunnerOptions::actions
+    failed,    // not possible now (a modification outside end of message)
 };
 
 /// The protocol stages a session can ask to see (abort and close are always delivered).
@@ -55,7 +55,7 @@ struct ConnectInfo {
     std::string unix_path;                   // unix_path only (often empty)
 };
 
-/// Everything a Session can ask of its connection. The Runner implements it over libmilter; tests
+/// Everything a Session can ask of its connection. The Runner's engine implements it; tests
 /// may implement it directly. Every method is called only from the connection's own thread.
 class Context {
 public:
@@ -78,8 +78,8 @@ public:
 };
 
 /// Splits text into SMTP reply lines: breaks at "\n" (a preceding "\r" is dropped), replaces other
-/// control characters by spaces and doubles '%' (libmilter passes the text through a format string;
-/// Postfix undoes the doubling). Returns an empty vector for empty text.
+/// control characters by spaces and doubles '%' (as libmilter milters do, for sendmail's format
+/// strings; Postfix undoes the doubling). Returns an empty vector for empty text.
 [[nodiscard]] std::vector<std::string> reply_lines(std::string_view text);
 
 /// Checks an SMTP reply: rcode 4xx/5xx (RFC 5321 §4.2), xcode empty or class.subject.detail with the
@@ -127,7 +127,7 @@ private:
 /// Base class of every milter's per-connection state. Callbacks run on the connection's thread, one
 /// at a time. Each may throw: the Runner logs the exception and tempfails the message. Defaults
 /// continue. After eom, after abort, and after a verdict that ends the message early (reject,
-/// tempfail, discard or accept from MAIL FROM to the body; libmilter sends no abort callback then)
+/// tempfail, discard or accept from MAIL FROM to the body; the MTA's abort then reaches no session)
 /// the Runner calls reset() so the next message starts clean.
 class Session {
 public:

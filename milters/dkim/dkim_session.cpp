@@ -248,7 +248,7 @@ milter::Status DkimSession::verify_eom(milter::Modifier& m, const std::string& q
             return milter::Status::tempfail;
         }
     }
-    // Folded (LF + space, as libmilter wants) so that many results never exceed Postfix's line limit.
+    // Folded (LF + space, the milter protocol's form) so that many results never exceed Postfix's line limit.
     const std::string name = "Authentication-Results";
     const auto field = mail::fold_header(name, mail::auth_results_value(ar), 78, "\n");
     if (m.insert_header(0, name, milter_value(std::string_view(field).substr(name.size() + 1))) != milter::Outcome::ok) {

@@ -35,7 +35,7 @@ inline constexpr std::size_t max_kept_header_bytes = 4 * 1024 * 1024;
 /// outside quotes and comments, else the first bare word holding '@'. Empty when there is none.
 /// Only the domain part picks the signing key; the address is not validated further.
 [[nodiscard]] std::string first_from_address(std::string_view value);
-// Header values cross between libmilter's form and the wire form with milter::wire_value/milter_value.
+// Header values cross between the milter protocol's form and the wire form with milter::wire_value/milter_value.
 using milter::milter_value;
 using milter::wire_value;
 

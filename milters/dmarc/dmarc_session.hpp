@@ -120,7 +120,7 @@ struct HeaderInputs {
                                                const std::vector<std::string>& trusted_ids,
                                                std::string_view mail_from_domain);
 
-// Header values cross between libmilter's form and the wire form with milter::wire_value/milter_value.
+// Header values cross between the milter protocol's form and the wire form with milter::wire_value/milter_value.
 using milter::milter_value;
 using milter::wire_value;
 

@@ -32,7 +32,7 @@ class HeaderCopy {
 public:
     static constexpr std::size_t max_fields = 500;
     static constexpr std::size_t max_bytes = 64 * 1024;
-    /// Keeps name and value (libmilter form) while within the bounds; later fields are dropped.
+    /// Keeps name and value (milter protocol form) while within the bounds; later fields are dropped.
     void add(std::string_view name, std::string_view value);
     void clear() noexcept;
     [[nodiscard]] const std::vector<mail::HeaderField>& fields() const noexcept { return fields_; }

@@ -229,8 +229,10 @@ TEST_CASE("example milter serves many concurrent connections", "[milter][example
 namespace {
 
 /// Median latency of 15 one-header messages over one TCP connection, each checked for the header.
-double tcp_median_ms(const util::SocketSpec& spec) {
-    MilterClient c;
+double tcp_median_ms(const util::SocketSpec& spec, bool delayed_ack = false) {
+    ClientOptions co;
+    co.delayed_ack = delayed_ack;
+    MilterClient c(co);
     REQUIRE(c.open(spec).ok());
     REQUIRE(send_connect(c).ok());
     std::vector<double> ms;
@@ -255,16 +257,21 @@ TEST_CASE("example milter over TCP: header added and no delayed-ACK stall", "[mi
     CHECK(median < 30.0);
 }
 
-TEST_CASE("example milter over TCP without TCP_NODELAY stalls (the control case)", "[milter][example][tcp]") {
+TEST_CASE("example milter over TCP without TCP_NODELAY does not stall either: one write per reply",
+          "[milter][example][tcp]") {
+    // A milter that writes its add-header packet and its final reply separately (stock libmilter)
+    // stalls ~40 ms here: Nagle holds the second write until the MTA's delayed ACK. The engine writes
+    // the modifications and the reply at once, so even with Nagle on and the client in delayed-ACK
+    // mode there is nothing to hold back.
     TempDir conf;
     {
         std::ofstream out(conf.path / "example.conf");
         out << "tcp-nodelay = no\n";
     }
     ExampleMilter m({"--config", (conf.path / "example.conf").string()}, 1);
-    const double median = tcp_median_ms(m.spec);
+    const double median = tcp_median_ms(m.spec, true);
     INFO("median " << median << " ms");
-    CHECK(median > 30.0);
+    CHECK(median < 30.0);
 }
 
 TEST_CASE("example milter: SIGHUP reloads and keeps serving, SIGTERM stops cleanly", "[milter][example][signals]") {
