@@ -60,12 +60,36 @@ constexpr bool sorted_by_name() {
         if (!(known_attributes[i - 1].name < known_attributes[i].name)) return false;
     return true;
 }
-static_assert(sorted_by_name(), "known_attributes must stay sorted for binary search");
+static_assert(sorted_by_name(), "known_attributes must stay sorted by name");
+static_assert(known_attributes.size() <= 32, "Request::known_present has one bit per known attribute");
 
-const KnownAttribute* find_known(std::string_view name) {
-    const auto it = std::lower_bound(known_attributes.begin(), known_attributes.end(), name,
-                                     [](const KnownAttribute& a, std::string_view n) { return a.name < n; });
-    return it != known_attributes.end() && it->name == name ? &*it : nullptr;
+// Indexes of known_attributes by name length: a lookup compares a name with the two to six known names
+// of its length (first byte first) instead of binary search's five string comparisons.
+constexpr std::size_t max_known_length = 24;
+constexpr std::size_t max_same_length = 6;
+struct ByLength {
+    std::array<std::array<std::uint8_t, max_same_length>, max_known_length + 1> index{};
+    std::array<std::uint8_t, max_known_length + 1> count{};
+};
+constexpr ByLength make_by_length() {
+    ByLength b;
+    for (std::size_t i = 0; i < known_attributes.size(); ++i) {
+        const auto len = known_attributes[i].name.size();
+        if (len > max_known_length || b.count[len] == max_same_length) throw "known attribute table too small";
+        b.index[len][b.count[len]++] = static_cast<std::uint8_t>(i);
+    }
+    return b;
+}
+constexpr ByLength by_length = make_by_length();
+
+std::size_t find_known(std::string_view name) {
+    if (name.empty() || name.size() > max_known_length) return known_attributes.size();
+    const auto& idx = by_length.index[name.size()];
+    for (std::size_t k = 0; k < by_length.count[name.size()]; ++k) {
+        const auto& a = known_attributes[idx[k]];
+        if (a.name[0] == name[0] && a.name == name) return idx[k];
+    }
+    return known_attributes.size();
 }
 
 template <class T>
@@ -79,6 +103,21 @@ T parse_number(std::string_view text) {
 
 }  // namespace
 
+void Request::clear() noexcept {
+    for (const auto& a : known_attributes)
+        if (a.field != nullptr) (this->*a.field).clear();
+    server_address_raw.clear();
+    recipient_count = 0;
+    client_address.reset();
+    client_port = 0;
+    size = 0;
+    encryption_keysize = 0;
+    server_address.reset();
+    server_port = 0;
+    attributes.clear();
+    known_present = 0;
+}
+
 const std::string* Request::find(std::string_view name) const {
     for (const auto& [n, v] : attributes)
         if (n == name) return &v;
@@ -91,14 +130,22 @@ std::string_view Request::get(std::string_view name) const {
 }
 
 void Request::set(std::string_view name, std::string_view value) {
-    auto existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) { return a.first == name; });
+    const std::size_t index = find_known(name);
+    const KnownAttribute* known = index < known_attributes.size() ? &known_attributes[index] : nullptr;
+    // A known name not set before needs no search of the list (the common case: Postfix sends each once).
+    const std::uint32_t bit = known != nullptr ? std::uint32_t{1} << index : 0;
+    auto existing = attributes.end();
+    if (known == nullptr || (known_present & bit) != 0)
+        existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) {
+            return a.first.size() == name.size() && a.first == name;
+        });
+    known_present |= bit;
     if (existing != attributes.end()) {
         existing->second.assign(value);
     } else {
         if (attributes.empty()) attributes.reserve(32);
         attributes.emplace_back(std::string(name), std::string(value));
     }
-    const KnownAttribute* known = find_known(name);
     if (known == nullptr) return;
     switch (known->kind) {
     case Kind::text:
@@ -173,8 +220,13 @@ ParseResult RequestParser::next() {
             if (attribute_count_ == 0) return fail("empty request", {});
             ParseResult r;
             r.status = ParseResult::Status::complete;
-            r.request = std::exchange(current_, Request{});
-            if (spare_attributes_.capacity() > 0) current_.attributes.swap(spare_attributes_);
+            r.request = std::move(current_);
+            if (have_spare_) {
+                current_ = std::move(spare_);  // cleared by recycle(); its strings keep their storage
+                have_spare_ = false;
+            } else {
+                current_ = Request{};
+            }
             attribute_count_ = 0;
             request_bytes_ = 0;
             return r;
@@ -190,8 +242,9 @@ ParseResult RequestParser::next() {
 }
 
 void RequestParser::recycle(Request&& used) noexcept {
-    used.attributes.clear();  // keeps the capacity
-    if (used.attributes.capacity() > spare_attributes_.capacity()) spare_attributes_.swap(used.attributes);
+    used.clear();  // keeps the strings' and the list's storage
+    spare_ = std::move(used);
+    have_spare_ = true;
 }
 
 void RequestParser::reset() {
