@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <new>
 #include <utility>
 
 namespace mailmoat::policy {
@@ -92,6 +93,10 @@ std::size_t find_known(std::string_view name) {
     return known_attributes.size();
 }
 
+// Bounds of the attribute pairs a parser keeps for reuse (RequestParser::recycle).
+constexpr std::size_t max_spare_pairs = 64;
+constexpr std::size_t max_spare_pair_bytes = 256;
+
 template <class T>
 T parse_number(std::string_view text) {
     T value{};
@@ -130,6 +135,12 @@ std::string_view Request::get(std::string_view name) const {
 }
 
 void Request::set(std::string_view name, std::string_view value) {
+    std::vector<std::pair<std::string, std::string>> none;
+    set(name, value, none);
+}
+
+void Request::set(std::string_view name, std::string_view value,
+                  std::vector<std::pair<std::string, std::string>>& spare) {
     const std::size_t index = find_known(name);
     const KnownAttribute* known = index < known_attributes.size() ? &known_attributes[index] : nullptr;
     // A known name not set before needs no search of the list (the common case: Postfix sends each once).
@@ -144,7 +155,14 @@ void Request::set(std::string_view name, std::string_view value) {
         existing->second.assign(value);
     } else {
         if (attributes.empty()) attributes.reserve(32);
-        attributes.emplace_back(std::string(name), std::string(value));
+        if (spare.empty()) {
+            attributes.emplace_back(std::string(name), std::string(value));
+        } else {  // an earlier request's pair: assign() reuses its strings' storage
+            auto& a = attributes.emplace_back(std::move(spare.back()));
+            spare.pop_back();
+            a.first.assign(name);
+            a.second.assign(value);
+        }
     }
     if (known == nullptr) return;
     switch (known->kind) {
@@ -237,11 +255,24 @@ ParseResult RequestParser::next() {
         if (eq == 0) return fail("empty attribute name", line);
         if (++attribute_count_ > limits_.max_attributes)
             return fail("more than " + std::to_string(limits_.max_attributes) + " attributes", line);
-        current_.set(line.substr(0, eq), line.substr(eq + 1));
+        current_.set(line.substr(0, eq), line.substr(eq + 1), spare_attributes_);
     }
 }
 
 void RequestParser::recycle(Request&& used) noexcept {
+    // The attribute pairs go to the spare list last first, so that the next request, whose attributes
+    // usually come in the same order, takes back the pair of the same position (and its string sizes).
+    // Kept: at most max_spare_pairs pairs of at most max_spare_pair_bytes each, so that a connection holds
+    // on to little more than a typical request whatever a client sent.
+    try {
+        for (auto it = used.attributes.rbegin(); it != used.attributes.rend(); ++it) {
+            if (spare_attributes_.size() >= max_spare_pairs) break;
+            if (it->first.capacity() + it->second.capacity() <= max_spare_pair_bytes)
+                spare_attributes_.push_back(std::move(*it));
+        }
+    } catch (const std::bad_alloc&) {
+        // The spare list could not grow: later requests allocate their pairs anew.
+    }
     used.clear();  // keeps the strings' and the list's storage
     spare_ = std::move(used);
     have_spare_ = true;

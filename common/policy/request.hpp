@@ -78,6 +78,9 @@ struct Request {
 
     /// Sets one attribute: stores the raw value and updates the typed field it names (if any).
     void set(std::string_view name, std::string_view value);
+    /// As set(), but a new attribute takes its strings from the back of spare when it has any (the
+    /// parser's reuse of an answered request's storage).
+    void set(std::string_view name, std::string_view value, std::vector<std::pair<std::string, std::string>>& spare);
 };
 
 /// The outcome of RequestParser::next().
@@ -126,6 +129,7 @@ private:
     Request current_;
     Request spare_;             // from recycle(), cleared
     bool have_spare_ = false;
+    std::vector<std::pair<std::string, std::string>> spare_attributes_;  // from recycle(); back = first attribute
     bool failed_ = false;
     std::string failure_;
 };

@@ -360,3 +360,33 @@ TEST_CASE("a repeated name keeps its first position and takes the last value, re
         parser.recycle(std::move(r.request));
     }
 }
+
+TEST_CASE("recycled attribute storage: other orders, fewer and more attributes, long values", "[policy]") {
+    RequestParser parser;
+    const std::string long_value(1500, 'v');
+    const std::vector<std::string> requests{
+        full_request,
+        "sender=s1\nrecipient=r1\n\n",
+        "x_long=" + long_value + "\nrecipient=r2\nsender=s2\nclient_name=c2\n\n",
+        full_request,
+        "tls_sni=t\n\n",
+    };
+    for (int round = 0; round < 2; ++round) {
+        for (const auto& text : requests) {
+            parser.feed(text);
+            auto got = parser.next();
+            REQUIRE(got.status == Status::complete);
+            RequestParser fresh;
+            fresh.feed(text);
+            auto want = fresh.next();
+            REQUIRE(want.status == Status::complete);
+            CHECK(got.request.attributes == want.request.attributes);
+            CHECK(got.request.sender == want.request.sender);
+            CHECK(got.request.recipient == want.request.recipient);
+            CHECK(got.request.client_name == want.request.client_name);
+            CHECK(got.request.tls_sni == want.request.tls_sni);
+            CHECK(got.request.get("x_long") == want.request.get("x_long"));
+            parser.recycle(std::move(got.request));
+        }
+    }
+}
