@@ -8,8 +8,13 @@ namespace {
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as tolower in the C locale
     return out;
+}
+
+void append_lower(std::string& out, std::string_view s) {
+    for (const char c : s) out += c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 std::chrono::seconds secs(std::chrono::system_clock::duration d) {
@@ -70,8 +75,12 @@ ManualWhitelist ManualWhitelist::from(const std::vector<store::ManualEntry>& ent
 }
 
 void Greylister::set_manual(ManualWhitelist manual) {
+    const bool empty = manual.clients.empty() && manual.senders.empty();
     auto p = std::make_shared<const ManualWhitelist>(std::move(manual));
-    manual_.with_lock([&](auto& m) { m = std::move(p); });
+    manual_.with_lock([&](auto& m) {
+        m = std::move(p);
+        manual_empty_.store(empty, std::memory_order_release);
+    });
 }
 
 std::string client_group(const util::IpAddress& ip, unsigned ipv4_prefix, unsigned ipv6_prefix) {
@@ -114,7 +123,10 @@ Result Greylister::decide(const Query& q) const {
         r.reason = "whitelist-clients:" + m;
         return r;
     }
-    if (const auto manual = manual_.with_lock([](const auto& m) { return m; })) {
+    // Mostly empty: then no lock and no shared reference count per request.
+    if (const auto manual = manual_empty_.load(std::memory_order_acquire)
+                                ? nullptr
+                                : manual_.with_lock([](const auto& m) { return m; })) {
         for (const auto& [net, text] : manual->clients) {
             if (net.contains(q.client)) {
                 r.kind = Result::Kind::whitelisted;
@@ -138,13 +150,14 @@ Result Greylister::decide(const Query& q) const {
 
     const auto now = clock_.now();
     const auto group = client_group(q.client, config_.ipv4_prefix, config_.ipv6_prefix);
-    const auto client_key = store_key("c:" + group);
     const bool may_auto_whitelist = config_.auto_whitelist_clients > 0 &&
                                     std::none_of(config_.no_auto_whitelist.begin(), config_.no_auto_whitelist.end(),
                                                  [&](const util::IpNetwork& n) { return n.contains(q.client); }) &&
                                     std::none_of(config_.no_auto_whitelist_senders.begin(),
                                                  config_.no_auto_whitelist_senders.end(),
                                                  [&](const std::string& p) { return sender_matches(q.sender, p); });
+    // The client counter's key, only when auto-whitelisting may read or count it.
+    const auto client_key = may_auto_whitelist ? store_key("c:" + group) : std::string();
     if (may_auto_whitelist) {
         auto c = store_.client(client_key, now, config_.max_age);
         if (c.status == store::Status::tempfail) return tempfail(std::move(c.error));
@@ -178,7 +191,17 @@ Result Greylister::decide(const Query& q) const {
             r.key_client = domain;
         }
     }
-    r.key = store_key((r.key_kind == "spf" ? "s:" : "n:") + r.key_client + "/" + sender + "/" + lower(q.recipient));
+    {
+        std::string text;  // built in one allocation: this runs for every request
+        text.reserve(2 + r.key_client.size() + 1 + sender.size() + 1 + q.recipient.size());
+        text += r.key_kind == "spf" ? "s:" : "n:";
+        text += r.key_client;
+        text += '/';
+        text += sender;
+        text += '/';
+        append_lower(text, q.recipient);
+        r.key = hasher_ ? store_key(text) : std::move(text);
+    }
 
     auto seen = store_.seen(r.key, now, config_.max_age);
     if (seen.status != store::Status::ok) return tempfail(std::move(seen.error));

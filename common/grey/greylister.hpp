@@ -1,5 +1,6 @@
 // common/grey/greylister.hpp - the greylisting decision engine: triplets, delay, retry window, whitelists, SPF keys.
 #pragma once
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -37,15 +38,16 @@ struct Config {
     bool skip_sasl = true;
 };
 
-/// What the engine needs to know about one recipient of one delivery attempt.
+/// What the engine needs to know about one recipient of one delivery attempt. The texts are views
+/// (of the policy request, mostly): they must outlive the decide() call, and nothing is copied per request.
 struct Query {
     util::IpAddress client;
-    std::string client_name = "unknown";  // Postfix client_name: verified, or "unknown"
-    std::string helo;
-    std::string sender;  // envelope sender, "" for the null sender
-    std::string recipient;
-    std::string sasl_username;
-    std::string ccert_fingerprint;
+    std::string_view client_name = "unknown";  // Postfix client_name: verified, or "unknown"
+    std::string_view helo;
+    std::string_view sender;  // envelope sender, "" for the null sender
+    std::string_view recipient;
+    std::string_view sasl_username;
+    std::string_view ccert_fingerprint;
 };
 
 /// The typed outcome.
@@ -120,6 +122,7 @@ private:
     spf::ResultCache* cache_;
     std::shared_ptr<const KeyHasher> hasher_;
     util::LockGuarded<std::shared_ptr<const ManualWhitelist>> manual_;
+    std::atomic<bool> manual_empty_{true};  // the manual whitelist has no entry (decide() skips the lock)
 };
 
 }  // namespace mailmoat::grey

@@ -55,9 +55,8 @@ bool unwrap_srs(std::string_view local, std::string& out) {
     return true;
 }
 
-std::string verp_numbers(std::string_view local) {
-    std::string out;
-    out.reserve(local.size());
+// Appends local with every all-digit word replaced by '#'.
+void append_verp_numbers(std::string& out, std::string_view local) {
     std::size_t i = 0;
     while (i < local.size()) {
         if (std::isdigit(static_cast<unsigned char>(local[i])) != 0 && (i == 0 || !word_char(local[i - 1]))) {
@@ -74,34 +73,41 @@ std::string verp_numbers(std::string_view local) {
         }
         out += local[i++];
     }
-    return out;
 }
 
 }  // namespace
 
 std::string normalise_sender(std::string_view sender, const SenderRules& rules) {
+    // Views into addr (or unwrapped) until the one result string is built: a request pays two
+    // allocations here, not one per step.
     std::string addr(sender);
-    for (auto& c : addr) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    auto at = addr.rfind('@');
+    for (auto& c : addr)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as tolower in the C locale
+    const auto at = addr.rfind('@');
     if (at == std::string::npos) return addr;
-    std::string local = addr.substr(0, at);
-    std::string domain = addr.substr(at + 1);
-    if (rules.strip_batv) local = std::string(strip_batv(local));
-    if (rules.unwrap_srs) {
-        std::string unwrapped;
-        if (unwrap_srs(local, unwrapped)) {
-            at = unwrapped.rfind('@');
-            local = unwrapped.substr(0, at);
-            domain = unwrapped.substr(at + 1);
-            if (rules.strip_batv) local = std::string(strip_batv(local));
-        }
+    std::string_view local = std::string_view(addr).substr(0, at);
+    std::string_view domain = std::string_view(addr).substr(at + 1);
+    if (rules.strip_batv) local = strip_batv(local);
+    std::string unwrapped;
+    if (rules.unwrap_srs && unwrap_srs(local, unwrapped)) {
+        const auto uat = unwrapped.rfind('@');
+        local = std::string_view(unwrapped).substr(0, uat);
+        domain = std::string_view(unwrapped).substr(uat + 1);
+        if (rules.strip_batv) local = strip_batv(local);
     }
     if (rules.strip_extension) {
         const auto plus = local.find('+');
-        if (plus != std::string::npos && plus > 0) local.resize(plus);
+        if (plus != std::string_view::npos && plus > 0) local = local.substr(0, plus);
     }
-    if (rules.verp_numbers) local = verp_numbers(local);
-    return local + "@" + domain;
+    std::string out;
+    out.reserve(local.size() + 1 + domain.size());
+    if (rules.verp_numbers)
+        append_verp_numbers(out, local);
+    else
+        out.append(local);
+    out += '@';
+    out.append(domain);
+    return out;
 }
 
 }  // namespace mailmoat::grey

@@ -16,7 +16,8 @@ constexpr std::size_t max_entries = 200000;
 
 std::string lower(std::string_view s) {
     std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (auto& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII, as tolower in the C locale
     return out;
 }
 
@@ -150,6 +151,7 @@ void ClientWhitelist::load_file(const std::string& path) {
 std::string ClientWhitelist::match(const util::IpAddress& address, std::string_view client_name) const {
     for (const auto& n : networks_)
         if (n.contains(address)) return n.prefix_len == n.address.bit_length() ? n.address.to_string() : n.to_string();
+    if (names_.empty() && patterns_.empty()) return {};  // no name to lower-case per request
     if (client_name.empty() || client_name == "unknown") return {};
     auto name = lower(client_name);
     if (!name.empty() && name.back() == '.') name.pop_back();
@@ -195,6 +197,7 @@ void RecipientWhitelist::load_file(const std::string& path) {
 }
 
 std::string RecipientWhitelist::match(std::string_view recipient) const {
+    if (size() == 0) return {};
     const auto r = lower(recipient);
     const auto at = r.rfind('@');
     const std::string_view local = at == std::string::npos ? std::string_view(r) : std::string_view(r).substr(0, at);

@@ -49,6 +49,13 @@ bool all_digits(std::string_view s) {
 }  // namespace
 
 std::string sanitize_text(std::string_view text, std::size_t max_len) {
+    // Already clean (printable ASCII, single inner spaces, within max_len): the common case, copied as is.
+    bool clean = text.size() <= max_len && (text.empty() || (text.front() != ' ' && text.back() != ' '));
+    for (std::size_t i = 0; clean && i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        clean = c > 0x20 ? c < 0x7f : c == ' ' && text[i + 1] != ' ';  // a space is never last here
+    }
+    if (clean) return std::string(text);
     std::string out;
     out.reserve(std::min(text.size(), max_len));
     bool pending_space = false;

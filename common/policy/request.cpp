@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <new>
 #include <utility>
 
 namespace mailmoat::policy {
@@ -60,13 +61,41 @@ constexpr bool sorted_by_name() {
         if (!(known_attributes[i - 1].name < known_attributes[i].name)) return false;
     return true;
 }
-static_assert(sorted_by_name(), "known_attributes must stay sorted for binary search");
+static_assert(sorted_by_name(), "known_attributes must stay sorted by name");
+static_assert(known_attributes.size() <= 32, "Request::known_present has one bit per known attribute");
 
-const KnownAttribute* find_known(std::string_view name) {
-    const auto it = std::lower_bound(known_attributes.begin(), known_attributes.end(), name,
-                                     [](const KnownAttribute& a, std::string_view n) { return a.name < n; });
-    return it != known_attributes.end() && it->name == name ? &*it : nullptr;
+// Indexes of known_attributes by name length: a lookup compares a name with the two to six known names
+// of its length (first byte first) instead of binary search's five string comparisons.
+constexpr std::size_t max_known_length = 24;
+constexpr std::size_t max_same_length = 6;
+struct ByLength {
+    std::array<std::array<std::uint8_t, max_same_length>, max_known_length + 1> index{};
+    std::array<std::uint8_t, max_known_length + 1> count{};
+};
+constexpr ByLength make_by_length() {
+    ByLength b;
+    for (std::size_t i = 0; i < known_attributes.size(); ++i) {
+        const auto len = known_attributes[i].name.size();
+        if (len > max_known_length || b.count[len] == max_same_length) throw "known attribute table too small";
+        b.index[len][b.count[len]++] = static_cast<std::uint8_t>(i);
+    }
+    return b;
 }
+constexpr ByLength by_length = make_by_length();
+
+std::size_t find_known(std::string_view name) {
+    if (name.empty() || name.size() > max_known_length) return known_attributes.size();
+    const auto& idx = by_length.index[name.size()];
+    for (std::size_t k = 0; k < by_length.count[name.size()]; ++k) {
+        const auto& a = known_attributes[idx[k]];
+        if (a.name[0] == name[0] && a.name == name) return idx[k];
+    }
+    return known_attributes.size();
+}
+
+// Bounds of the attribute pairs a parser keeps for reuse (RequestParser::recycle).
+constexpr std::size_t max_spare_pairs = 64;
+constexpr std::size_t max_spare_pair_bytes = 256;
 
 template <class T>
 T parse_number(std::string_view text) {
@@ -78,6 +107,21 @@ T parse_number(std::string_view text) {
 }
 
 }  // namespace
+
+void Request::clear() noexcept {
+    for (const auto& a : known_attributes)
+        if (a.field != nullptr) (this->*a.field).clear();
+    server_address_raw.clear();
+    recipient_count = 0;
+    client_address.reset();
+    client_port = 0;
+    size = 0;
+    encryption_keysize = 0;
+    server_address.reset();
+    server_port = 0;
+    attributes.clear();
+    known_present = 0;
+}
 
 const std::string* Request::find(std::string_view name) const {
     for (const auto& [n, v] : attributes)
@@ -91,14 +135,35 @@ std::string_view Request::get(std::string_view name) const {
 }
 
 void Request::set(std::string_view name, std::string_view value) {
-    auto existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) { return a.first == name; });
+    std::vector<std::pair<std::string, std::string>> none;
+    set(name, value, none);
+}
+
+void Request::set(std::string_view name, std::string_view value,
+                  std::vector<std::pair<std::string, std::string>>& spare) {
+    const std::size_t index = find_known(name);
+    const KnownAttribute* known = index < known_attributes.size() ? &known_attributes[index] : nullptr;
+    // A known name not set before needs no search of the list (the common case: Postfix sends each once).
+    const std::uint32_t bit = known != nullptr ? std::uint32_t{1} << index : 0;
+    auto existing = attributes.end();
+    if (known == nullptr || (known_present & bit) != 0)
+        existing = std::find_if(attributes.begin(), attributes.end(), [&](const auto& a) {
+            return a.first.size() == name.size() && a.first == name;
+        });
+    known_present |= bit;
     if (existing != attributes.end()) {
         existing->second.assign(value);
     } else {
         if (attributes.empty()) attributes.reserve(32);
-        attributes.emplace_back(std::string(name), std::string(value));
+        if (spare.empty()) {
+            attributes.emplace_back(std::string(name), std::string(value));
+        } else {  // an earlier request's pair: assign() reuses its strings' storage
+            auto& a = attributes.emplace_back(std::move(spare.back()));
+            spare.pop_back();
+            a.first.assign(name);
+            a.second.assign(value);
+        }
     }
-    const KnownAttribute* known = find_known(name);
     if (known == nullptr) return;
     switch (known->kind) {
     case Kind::text:
@@ -173,8 +238,13 @@ ParseResult RequestParser::next() {
             if (attribute_count_ == 0) return fail("empty request", {});
             ParseResult r;
             r.status = ParseResult::Status::complete;
-            r.request = std::exchange(current_, Request{});
-            if (spare_attributes_.capacity() > 0) current_.attributes.swap(spare_attributes_);
+            r.request = std::move(current_);
+            if (have_spare_) {
+                current_ = std::move(spare_);  // cleared by recycle(); its strings keep their storage
+                have_spare_ = false;
+            } else {
+                current_ = Request{};
+            }
             attribute_count_ = 0;
             request_bytes_ = 0;
             return r;
@@ -185,13 +255,27 @@ ParseResult RequestParser::next() {
         if (eq == 0) return fail("empty attribute name", line);
         if (++attribute_count_ > limits_.max_attributes)
             return fail("more than " + std::to_string(limits_.max_attributes) + " attributes", line);
-        current_.set(line.substr(0, eq), line.substr(eq + 1));
+        current_.set(line.substr(0, eq), line.substr(eq + 1), spare_attributes_);
     }
 }
 
 void RequestParser::recycle(Request&& used) noexcept {
-    used.attributes.clear();  // keeps the capacity
-    if (used.attributes.capacity() > spare_attributes_.capacity()) spare_attributes_.swap(used.attributes);
+    // The attribute pairs go to the spare list last first, so that the next request, whose attributes
+    // usually come in the same order, takes back the pair of the same position (and its string sizes).
+    // Kept: at most max_spare_pairs pairs of at most max_spare_pair_bytes each, so that a connection holds
+    // on to little more than a typical request whatever a client sent.
+    try {
+        for (auto it = used.attributes.rbegin(); it != used.attributes.rend(); ++it) {
+            if (spare_attributes_.size() >= max_spare_pairs) break;
+            if (it->first.capacity() + it->second.capacity() <= max_spare_pair_bytes)
+                spare_attributes_.push_back(std::move(*it));
+        }
+    } catch (const std::bad_alloc&) {
+        // The spare list could not grow: later requests allocate their pairs anew.
+    }
+    used.clear();  // keeps the strings' and the list's storage
+    spare_ = std::move(used);
+    have_spare_ = true;
 }
 
 void RequestParser::reset() {

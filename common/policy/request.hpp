@@ -63,6 +63,14 @@ struct Request {
     /// its first position and takes the last value. A flat list: at most Limits::max_attributes entries.
     std::vector<std::pair<std::string, std::string>> attributes;
 
+    /// Bit i set: the i-th known attribute (by name order) has been set(). set() relies on it to skip
+    /// the search for a repeated name, so attributes are filled through set() only.
+    std::uint32_t known_present = 0;
+
+    /// Back to a request with no attribute (every field as default-constructed), keeping the storage of
+    /// its strings and of the attribute list for the next request.
+    void clear() noexcept;
+
     /// The raw value of an attribute, or nullptr when it was not sent.
     [[nodiscard]] const std::string* find(std::string_view name) const;
     /// The raw value, or "" when it was not sent.
@@ -70,6 +78,9 @@ struct Request {
 
     /// Sets one attribute: stores the raw value and updates the typed field it names (if any).
     void set(std::string_view name, std::string_view value);
+    /// As set(), but a new attribute takes its strings from the back of spare when it has any (the
+    /// parser's reuse of an answered request's storage).
+    void set(std::string_view name, std::string_view value, std::vector<std::pair<std::string, std::string>>& spare);
 };
 
 /// The outcome of RequestParser::next().
@@ -99,8 +110,8 @@ public:
     [[nodiscard]] ParseResult next();
     /// Forgets buffered bytes, the request in progress and any error.
     void reset();
-    /// Hands back a request returned by next() once it is answered: its attribute list's storage is
-    /// reused for a later request, which saves an allocation per request. Optional.
+    /// Hands back a request returned by next() once it is answered: it is cleared and its strings' and
+    /// attribute list's storage is reused for a later request, which saves allocations per request. Optional.
     void recycle(Request&& used) noexcept;
 
     /// Bytes of the request in progress (0 between requests): tells idle time from a request being read.
@@ -116,7 +127,9 @@ private:
     std::size_t request_bytes_ = 0;  // consumed bytes of the request in progress
     std::size_t attribute_count_ = 0;
     Request current_;
-    std::vector<std::pair<std::string, std::string>> spare_attributes_;  // from recycle(), empty
+    Request spare_;             // from recycle(), cleared
+    bool have_spare_ = false;
+    std::vector<std::pair<std::string, std::string>> spare_attributes_;  // from recycle(); back = first attribute
     bool failed_ = false;
     std::string failure_;
 };

@@ -50,8 +50,9 @@ void CachedGreyStore::mark(Shard& s, const std::string& key, bool client) {
         wake_.notify_one();
 }
 
-void CachedGreyStore::mark_seen(Shard& s, const std::string& key) {
-    if (!s.dirty_entries.contains(key)) s.seen_entries.insert(key);
+void CachedGreyStore::mark_seen(Shard& s, std::string_view key) {
+    // Usually there already: no key copy then.
+    if (!s.dirty_entries.contains(key) && !s.seen_entries.contains(key)) s.seen_entries.emplace(key);
 }
 
 std::size_t CachedGreyStore::pending() const {
@@ -65,17 +66,20 @@ EntryResult CachedGreyStore::seen(std::string_view key, TimePoint now, std::chro
     auto& s = shard(key);
     {
         std::lock_guard<std::mutex> lk(s.mutex);
-        std::string k(key);
-        auto it = s.entries.find(k);
+        auto it = s.entries.find(key);
         if (it != s.entries.end() && it->second.last >= t - max_age.count()) {
             auto& row = it->second;
             r.entry = to_entry(key, row.first, row.last, row.count, row.passed);
             row.last = t;
             row.count += 1;
-            mark_seen(s, k);
+            mark_seen(s, key);
             return r;
         }
-        s.entries[k] = Row{t, t, 1, false};
+        std::string k(key);
+        if (it != s.entries.end())
+            it->second = Row{t, t, 1, false};
+        else
+            s.entries.emplace(k, Row{t, t, 1, false});
         mark(s, k, false);
     }
     r.created = true;

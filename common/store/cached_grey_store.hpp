@@ -6,9 +6,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -91,18 +93,26 @@ private:
         std::uint64_t count = 0;
     };
     static constexpr std::size_t shard_count = 16;
+    // Looked up by string_view: a request's key is not copied into a std::string to find its row.
+    struct KeyHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+    };
+    template <class V>
+    using KeyMap = std::unordered_map<std::string, V, KeyHash, std::equal_to<>>;
+    using KeySet = std::unordered_set<std::string, KeyHash, std::equal_to<>>;
     struct Shard {
         mutable std::mutex mutex;
-        std::unordered_map<std::string, Row> entries;
-        std::unordered_map<std::string, ClientRow> clients;
-        std::unordered_set<std::string> dirty_entries;
-        std::unordered_set<std::string> dirty_clients;
-        std::unordered_set<std::string> seen_entries;  // only last-seen/count changed; not in dirty_entries
+        KeyMap<Row> entries;
+        KeyMap<ClientRow> clients;
+        KeySet dirty_entries;
+        KeySet dirty_clients;
+        KeySet seen_entries;  // only last-seen/count changed; not in dirty_entries
     };
 
     Shard& shard(std::string_view key);
     void mark(Shard& s, const std::string& key, bool client);  // with s.mutex held
-    void mark_seen(Shard& s, const std::string& key);          // with s.mutex held
+    void mark_seen(Shard& s, std::string_view key);            // with s.mutex held
     void writer();
     CountResult flush_once(bool with_seen);
     void apply_changes();

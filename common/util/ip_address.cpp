@@ -54,6 +54,18 @@ IpAddress IpAddress::from_bytes(const std::uint8_t* bytes, bool is_v4) {
 }
 
 std::string IpAddress::to_string() const {
+    if (v4_) {  // dotted quad by hand: inet_ntop formats IPv4 with sprintf, and this runs per request
+        char buf[16];
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < 4; ++i) {
+            const unsigned b = bytes_[i];
+            if (i > 0) buf[n++] = '.';
+            if (b >= 100) buf[n++] = static_cast<char>('0' + b / 100);
+            if (b >= 10) buf[n++] = static_cast<char>('0' + b / 10 % 10);
+            buf[n++] = static_cast<char>('0' + b % 10);
+        }
+        return std::string(buf, n);
+    }
     char buf[INET6_ADDRSTRLEN];
     if (inet_ntop(v4_ ? AF_INET : AF_INET6, bytes_.data(), buf, sizeof buf) == nullptr) return {};
     return buf;

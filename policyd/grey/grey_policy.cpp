@@ -66,7 +66,7 @@ Decision GreyPolicy::decide(const policy::Request& req) const {
     }
     grey::Query q;
     q.client = *req.client_address;
-    q.client_name = req.client_name.empty() ? "unknown" : req.client_name;
+    q.client_name = req.client_name.empty() ? std::string_view("unknown") : std::string_view(req.client_name);
     q.helo = req.helo_name;
     q.sender = req.sender;
     q.recipient = req.recipient;

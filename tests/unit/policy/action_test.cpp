@@ -85,3 +85,19 @@ TEST_CASE("PREPEND refuses a line that is not a header", "[policy]") {
     CHECK_THROWS_AS(Action::prepend(": empty name"), std::invalid_argument);
     CHECK_THROWS_AS(Action::prepend("Bad Name: x"), std::invalid_argument);
 }
+
+TEST_CASE("clean text and text needing work are sanitised alike at every length", "[policy]") {
+    // The clean fast path must agree with the general rules: leading, trailing and double spaces,
+    // control bytes, DEL and the length bound.
+    CHECK(sanitize_text("Greylisted, please try again in 300 seconds") == "Greylisted, please try again in 300 seconds");
+    CHECK(sanitize_text(" a") == "a");
+    CHECK(sanitize_text("a ") == "a");
+    CHECK(sanitize_text("a  b") == "a b");
+    CHECK(sanitize_text("a \tb") == "a b");
+    CHECK(sanitize_text("a\x7f" "b") == "a b");
+    CHECK(sanitize_text(" ") == "");
+    CHECK(sanitize_text("") == "");
+    CHECK(sanitize_text("abcdef", 6) == "abcdef");
+    CHECK(sanitize_text("abcdefg", 6) == "abcdef");
+    CHECK(sanitize_text("abc def", 4) == "abc");
+}

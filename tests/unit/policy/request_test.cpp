@@ -280,3 +280,113 @@ TEST_CASE("request size bound counts each request separately", "[policy]") {
     for (int i = 0; i < 10; ++i) bytes += one;
     CHECK(parse_all(parser, bytes).size() == 10);
 }
+
+TEST_CASE("a recycled request carries nothing into the next one", "[policy]") {
+    RequestParser parser;
+    parser.feed(full_request);
+    auto first = parser.next();
+    REQUIRE(first.status == Status::complete);
+    CHECK(first.request.attributes.size() == 32);
+    parser.recycle(std::move(first.request));
+    // The next request reuses the recycled one's storage: every field not sent must be back to its default.
+    parser.feed("request=smtpd_access_policy\nsender=\nx_other=1\n\n");
+    auto second = parser.next();
+    REQUIRE(second.status == Status::complete);
+    RequestParser fresh;
+    fresh.feed("request=smtpd_access_policy\nsender=\nx_other=1\n\n");
+    auto expected = fresh.next();
+    REQUIRE(expected.status == Status::complete);
+    const Request& a = second.request;
+    const Request& b = expected.request;
+    CHECK(a.attributes == b.attributes);
+    CHECK(a.attributes.size() == 3);
+    for (const auto& name : {"protocol_state", "protocol_name", "helo_name", "queue_id", "recipient", "client_name",
+                             "reverse_client_name", "instance", "sasl_method", "sasl_username", "ccert_subject",
+                             "ccert_issuer", "ccert_fingerprint", "ccert_pubkey_fingerprint", "encryption_protocol",
+                             "encryption_cipher", "stress", "policy_context", "compatibility_level", "mail_version",
+                             "tls_sni", "client_address", "server_address"})
+        CHECK(a.find(name) == nullptr);
+    CHECK(a.request == "smtpd_access_policy");
+    CHECK(a.protocol_state.empty());
+    CHECK(a.protocol_name.empty());
+    CHECK(a.helo_name.empty());
+    CHECK(a.queue_id.empty());
+    CHECK(a.sender.empty());
+    CHECK(a.recipient.empty());
+    CHECK(a.recipient_count == 0);
+    CHECK_FALSE(a.client_address);
+    CHECK(a.client_address_raw.empty());
+    CHECK(a.client_name.empty());
+    CHECK(a.reverse_client_name.empty());
+    CHECK(a.client_port == 0);
+    CHECK(a.instance.empty());
+    CHECK(a.sasl_method.empty());
+    CHECK(a.sasl_username.empty());
+    CHECK(a.sasl_sender.empty());
+    CHECK(a.size == 0);
+    CHECK(a.ccert_subject.empty());
+    CHECK(a.ccert_issuer.empty());
+    CHECK(a.ccert_fingerprint.empty());
+    CHECK(a.ccert_pubkey_fingerprint.empty());
+    CHECK(a.encryption_protocol.empty());
+    CHECK(a.encryption_cipher.empty());
+    CHECK(a.encryption_keysize == 0);
+    CHECK(a.etrn_domain.empty());
+    CHECK(a.stress.empty());
+    CHECK_FALSE(a.server_address);
+    CHECK(a.server_address_raw.empty());
+    CHECK(a.server_port == 0);
+    CHECK(a.policy_context.empty());
+    CHECK(a.compatibility_level.empty());
+    CHECK(a.mail_version.empty());
+    CHECK(a.tls_sni.empty());
+    CHECK(a.known_present == b.known_present);
+}
+
+TEST_CASE("a repeated name keeps its first position and takes the last value, recycled or not", "[policy]") {
+    RequestParser parser;
+    for (int round = 0; round < 3; ++round) {
+        parser.feed("sender=a\nx_new=1\nrecipient=r\nsender=b\nx_new=2\nsize=5\nsize=7\n\n");
+        auto r = parser.next();
+        REQUIRE(r.status == Status::complete);
+        const auto& at = r.request.attributes;
+        REQUIRE(at.size() == 4);
+        CHECK(at[0] == std::make_pair(std::string("sender"), std::string("b")));
+        CHECK(at[1] == std::make_pair(std::string("x_new"), std::string("2")));
+        CHECK(at[2] == std::make_pair(std::string("recipient"), std::string("r")));
+        CHECK(at[3] == std::make_pair(std::string("size"), std::string("7")));
+        CHECK(r.request.sender == "b");
+        CHECK(r.request.size == 7);
+        parser.recycle(std::move(r.request));
+    }
+}
+
+TEST_CASE("recycled attribute storage: other orders, fewer and more attributes, long values", "[policy]") {
+    RequestParser parser;
+    const std::string long_value(1500, 'v');
+    const std::vector<std::string> requests{
+        full_request,
+        "sender=s1\nrecipient=r1\n\n",
+        "x_long=" + long_value + "\nrecipient=r2\nsender=s2\nclient_name=c2\n\n",
+        full_request,
+        "tls_sni=t\n\n",
+    };
+    for (int round = 0; round < 2; ++round) {
+        for (const auto& text : requests) {
+            parser.feed(text);
+            auto got = parser.next();
+            REQUIRE(got.status == Status::complete);
+            RequestParser fresh;
+            fresh.feed(text);
+            auto want = fresh.next();
+            REQUIRE(want.status == Status::complete);
+            CHECK(got.request.attributes == want.request.attributes);
+            CHECK(got.request.sender == want.request.sender);
+            CHECK(got.request.recipient == want.request.recipient);
+            CHECK(got.request.client_name == want.request.client_name);
+            CHECK(got.request.tls_sni == want.request.tls_sni);
+            CHECK(got.request.get("x_long") == want.request.get("x_long"));
+            parser.recycle(std::move(got.request));
+        }
+    }
+}

@@ -51,3 +51,13 @@ TEST_CASE("IpNetwork parse", "[util]") {
     CHECK_FALSE(IpNetwork::parse("10.0.0.0/"));
     CHECK_FALSE(IpNetwork::parse("10.0.0.0/x"));
 }
+
+TEST_CASE("IPv4 text form: every octet width and value round-trips", "[util]") {
+    CHECK(IpAddress::v4(0).to_string() == "0.0.0.0");
+    CHECK(IpAddress::v4(0xffffffffU).to_string() == "255.255.255.255");
+    CHECK(IpAddress::parse("10.0.99.100")->to_string() == "10.0.99.100");
+    for (unsigned b = 0; b < 256; ++b) {
+        const auto text = std::to_string(b) + "." + std::to_string(255 - b) + ".9." + std::to_string(b / 2);
+        CHECK(IpAddress::parse(text)->to_string() == text);
+    }
+}
