@@ -7,6 +7,7 @@
 #include "common/daemon/daemon.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/settings.hpp"
 #include "common/milter/serve.hpp"
 #include "milters/checks/checks_session.hpp"
 #include "milters/checks/settings.hpp"
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
             options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
         options.socket_mode = start.common.socket_mode;
-        options.tcp_nodelay = settings->tcp_nodelay;
+        milter::apply_runner_settings(start.values, options);
         milter::Runner runner(options, factory(settings));
         return milter::serve(
             runner, start.common, signals,

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "common/log/logger.hpp"
+#include "common/milter/settings.hpp"
 
 namespace mailmoat::checksd {
 namespace {
@@ -51,7 +52,7 @@ config::Schema make_schema() {
     s.add_uint("match-time-limit", 2000, 0, 600000, "Milliseconds of matching per message; beyond it the rest is not inspected (logged). 0: no limit.");
     s.add_uint("pcre-match-limit", 1000000, 1000, 100000000, "PCRE2 match limit per lookup; a match over it counts as no match (logged), as in Postfix.");
     s.add_uint("body-buffer-limit", 64U << 20, 0, 1U << 30, "Body bytes kept to apply body REPLACE/PREPEND/IGNORE; a larger body is delivered unchanged (logged).");
-    s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket.");
+    milter::add_runner_settings(s);
     return s;
 }
 
@@ -96,7 +97,6 @@ Settings build_settings(const config::Values& v) {
     rules->time_limit = std::chrono::milliseconds(v.uint("match-time-limit"));
     s.rules = std::move(rules);
     s.body_buffer_limit = v.uint("body-buffer-limit");
-    s.tcp_nodelay = v.flag("tcp-nodelay");
     return s;
 }
 

@@ -21,7 +21,6 @@ struct Settings {
     std::shared_ptr<const checks::RuleSet> rules;  // the compiled tables
     std::size_t body_buffer_limit = 64U << 20;     // body kept for body edits (REPLACE/PREPEND/IGNORE)
     std::size_t max_recipients = 1000;
-    bool tcp_nodelay = true;
 };
 
 /// The schema of mailmoat-checks (common daemon options plus the table and limit keys).

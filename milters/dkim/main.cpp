@@ -8,6 +8,7 @@
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/settings.hpp"
 #include "common/milter/serve.hpp"
 #include "milters/dkim/dkim_session.hpp"
 #include "milters/dkim/settings.hpp"
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
             options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
         options.socket_mode = start.common.socket_mode;
-        options.tcp_nodelay = rt->settings->tcp_nodelay;
+        milter::apply_runner_settings(start.values, options);
         milter::Runner runner(options, factory(rt));
         return milter::serve(
             runner, start.common, signals,

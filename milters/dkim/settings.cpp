@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/dkim/signer.hpp"
+#include "common/milter/settings.hpp"
 
 namespace mailmoat::dkimd {
 namespace {
@@ -180,7 +181,7 @@ config::Schema make_schema() {
     s.add_string("on-dns-error", "accept", "A key lookup that fails temporarily: accept (with dkim=temperror) or tempfail the message.");
     s.add_bool("require-safe-keys", true, "Refuse key files readable or writable by group or others (OpenDKIM RequireSafeKeys).");
     s.add_uint("dns-cache-size", 20000, 0, 10000000, "DNS answers kept for their TTL (0 disables).");
-    s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket (avoids a ~40 ms stall per modified message).");
+    milter::add_runner_settings(s);
     return s;
 }
 
@@ -279,7 +280,6 @@ Settings build_settings(const config::Values& v) {
     else throw v.error("on-dns-error", "expected accept or tempfail");
     s.require_safe_keys = v.flag("require-safe-keys");
     s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
-    s.tcp_nodelay = v.flag("tcp-nodelay");
     return s;
 }
 

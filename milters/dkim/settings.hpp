@@ -71,7 +71,6 @@ struct Settings {
     bool tempfail_on_dns_error = false;
     bool require_safe_keys = true;
     std::size_t dns_cache_size = 20000;
-    bool tcp_nodelay = true;
 };
 
 /// The schema of mailmoat-dkim (common daemon options plus the DKIM keys).

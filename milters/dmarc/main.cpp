@@ -10,6 +10,7 @@
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/settings.hpp"
 #include "common/milter/serve.hpp"
 #include "common/store/dmarc_store_factory.hpp"
 #include "milters/dmarc/dmarc_session.hpp"
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
         if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
             options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
         options.socket_mode = start.common.socket_mode;
-        options.tcp_nodelay = rt->settings->tcp_nodelay;
+        milter::apply_runner_settings(start.values, options);
         milter::Runner runner(options, factory(rt));
         return milter::serve(
             runner, start.common, signals,

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/mail/address.hpp"
+#include "common/milter/settings.hpp"
 #include "common/store/dmarc_store_factory.hpp"
 
 namespace mailmoat::dmarcd {
@@ -119,7 +120,7 @@ config::Schema make_schema() {
     s.add_string("failure-reports-smtp", "", "HOST:PORT: deliver reports by SMTP there instead of through the sendmail command.");
     s.add_uint("failure-reports-queue", 100, 1, 100000, "Reports waiting for delivery; a report beyond this is dropped and logged "
                "(mail is never delayed by reporting).");
-    s.add_bool("tcp-nodelay", true, "Set TCP_NODELAY on a TCP listening socket (avoids a ~40 ms stall per modified message).");
+    milter::add_runner_settings(s);
     return s;
 }
 
@@ -192,7 +193,6 @@ Settings build_settings(const config::Values& v) {
     s.add_spf_dkim_results = v.flag("add-auth-results");
     s.max_signatures_to_verify = static_cast<std::size_t>(v.uint("max-signatures-to-verify"));
     s.dns_cache_size = static_cast<std::size_t>(v.uint("dns-cache-size"));
-    s.tcp_nodelay = v.flag("tcp-nodelay");
     s.skip_authenticated = v.flag("skip-authenticated");
     for (const auto& n : v.list("skip-hosts")) {
         auto net = util::IpNetwork::parse(n);

@@ -71,7 +71,6 @@ struct Settings {
     bool add_spf_dkim_results = true;               // self-computed spf=/dkim= also go into our A-R
     std::size_t max_signatures_to_verify = 5;
     std::size_t dns_cache_size = 20000;
-    bool tcp_nodelay = true;
     bool skip_authenticated = true;                 // SASL-authenticated mail is not evaluated
     std::vector<util::IpNetwork> skip_hosts;        // clients whose mail is not evaluated
     FailureReportSettings failure_reports;

@@ -3,7 +3,8 @@
 # valid for its reader: main.cf/master.cf fragments for postconf (no warnings, comments inside
 # multi-line values ignored, every setting present), mailmoat-*.conf for the daemon's --check-config
 # (only paths that need files on the machine are overridden), and the sockets they name are the ones
-# `mailmoat postfix-config` turns into the main.cf lines of the example.
+# `mailmoat postfix-config` turns into the main.cf lines of the example; examples/mailmoat-NAME.conf is
+# exactly the daemon's --dump-defaults.
 import os
 import re
 import subprocess
@@ -114,6 +115,18 @@ class ExamplesTest(mmtest.TestCase):
                                         *overrides.get(d, [])], capture_output=True, text=True, timeout=30)
                     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                     self.assertIn(f"socket = unix:/var/spool/postfix/mailmoat/{d}.sock", r.stdout)
+
+    def test_reference_configs_are_the_daemons_defaults(self):
+        # examples/mailmoat-NAME.conf is documented as every key with its default: it must be exactly what
+        # the built daemon prints, so that a new or changed setting cannot leave it stale.
+        for d in DAEMONS:
+            with self.subTest(daemon=d):
+                with open(os.path.join(EXAMPLES, f"mailmoat-{d}.conf"), encoding="utf-8") as f:
+                    written = f.read()
+                dump = subprocess.run([mmtest.program_path(f"mailmoat-{d}"), "--dump-defaults", "--config", "/dev/null"],
+                                      capture_output=True, text=True, check=True, timeout=30).stdout
+                self.assertEqual(written, dump, f"examples/mailmoat-{d}.conf is stale: regenerate it with "
+                                 f"mailmoat-{d} --dump-defaults --config /dev/null")
 
     def test_postfix_config_prints_the_example_lines(self):
         confdir = os.path.join(EXAMPLES, "inbound-mx")
