@@ -1,6 +1,8 @@
 // common/milter/settings.cpp - schema entries for the shared milter listener settings.
 #include "common/milter/settings.hpp"
 
+#include <unistd.h>
+
 namespace mailmoat::milter {
 
 void add_runner_settings(config::Schema& schema) {
@@ -13,9 +15,13 @@ void add_runner_settings(config::Schema& schema) {
                     "and milter_default_action apply. Read at start.");
 }
 
-void apply_runner_settings(const config::Values& values, RunnerOptions& o) {
+void apply_runner_settings(const config::Values& values, const daemon::CommonSettings& common, RunnerOptions& o) {
     o.tcp_nodelay = values.flag("tcp-nodelay");
     o.max_connections = static_cast<std::size_t>(values.uint("max-connections"));
+    o.socket_mode = common.socket_mode;
+    o.socket_owner = common.socket_owner;
+    if (o.socket_owner.empty() && ::geteuid() == 0 && !common.user.empty())
+        o.socket_owner = common.user + (common.group.empty() ? "" : ":" + common.group);
 }
 
 }  // namespace mailmoat::milter

@@ -2,8 +2,6 @@
 #include <exception>
 #include <memory>
 
-#include <unistd.h>
-
 #include "common/daemon/daemon.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
@@ -36,11 +34,7 @@ int main(int argc, char** argv) {
         daemon::SignalSet signals;  // before any thread starts
         auto settings = std::make_shared<const checksd::Settings>(checksd::build_settings(start.values));
         auto options = checksd::runner_options(start.common.socket);
-        options.socket_owner = start.common.socket_owner;
-        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
-            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
-        options.socket_mode = start.common.socket_mode;
-        milter::apply_runner_settings(start.values, options);
+        milter::apply_runner_settings(start.values, start.common, options);
         milter::Runner runner(options, factory(settings));
         return milter::serve(
             runner, start.common, signals,

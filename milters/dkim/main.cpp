@@ -2,8 +2,6 @@
 #include <exception>
 #include <memory>
 
-#include <unistd.h>
-
 #include "common/daemon/daemon.hpp"
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
@@ -53,11 +51,7 @@ int main(int argc, char** argv) {
         auto key_cache = std::make_shared<dkim::PublicKeyCache>();
         auto rt = runtime(load(start.values), key_cache);
         auto options = dkimd::runner_options(start.common.socket);
-        options.socket_owner = start.common.socket_owner;
-        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
-            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
-        options.socket_mode = start.common.socket_mode;
-        milter::apply_runner_settings(start.values, options);
+        milter::apply_runner_settings(start.values, start.common, options);
         milter::Runner runner(options, factory(rt));
         return milter::serve(
             runner, start.common, signals,

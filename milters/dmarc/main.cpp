@@ -4,8 +4,6 @@
 #include <exception>
 #include <memory>
 
-#include <unistd.h>
-
 #include "common/daemon/daemon.hpp"
 #include "common/dns/resolver_factory.hpp"
 #include "common/log/logger.hpp"
@@ -132,11 +130,7 @@ int main(int argc, char** argv) {
         auto rt = runtime(std::move(loaded), key_cache, counters, store.store, writer, reporter);
         writer.reset();  // owned by the runtime from here: released (and drained) with it
         auto options = dmarcd::runner_options(start.common.socket);
-        options.socket_owner = start.common.socket_owner;
-        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
-            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
-        options.socket_mode = start.common.socket_mode;
-        milter::apply_runner_settings(start.values, options);
+        milter::apply_runner_settings(start.values, start.common, options);
         milter::Runner runner(options, factory(rt));
         return milter::serve(
             runner, start.common, signals,
