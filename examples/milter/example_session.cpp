@@ -5,6 +5,7 @@
 #include <cctype>
 
 #include "common/log/logger.hpp"
+#include "common/milter/settings.hpp"
 
 namespace mailmoat::example {
 namespace {
@@ -36,9 +37,7 @@ void Settings::add_options(config::Schema& schema) {
     schema.add_string("report-header", "",
                       "When set to a header name, add \"X-Saw-<name>: yes|no\" telling whether that header was "
                       "among the headers this milter was shown.");
-    schema.add_bool("tcp-nodelay", true,
-                    "Set TCP_NODELAY on a TCP listening socket so replies are not held back ~40 ms by Nagle's "
-                    "algorithm and the MTA's delayed ACK; \"no\" only to measure that stall.");
+    milter::add_runner_settings(schema);  // tcp-nodelay ("no" only to measure the Nagle stall), max-connections
 }
 
 Settings Settings::from(const config::Values& values) {
@@ -47,7 +46,6 @@ Settings Settings::from(const config::Values& values) {
     s.header_value = values.str("header-value");
     s.reject_subject = values.str("reject-subject");
     s.report_header = values.str("report-header");
-    s.tcp_nodelay = values.flag("tcp-nodelay");
     if (!field_name(s.header_name)) throw values.error("header-name", "not a header field name");
     if (!plain_text(s.header_value)) throw values.error("header-value", "control characters or longer than 900");
     if (!plain_text(s.reject_subject)) throw values.error("reject-subject", "control characters or longer than 900");

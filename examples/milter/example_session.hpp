@@ -15,7 +15,6 @@ struct Settings {
     std::string header_value = "seen by mailmoat-example-milter";
     std::string reject_subject = "REJECTME";
     std::string report_header;  // empty: no X-Saw-* header
-    bool tcp_nodelay = true;    // see milter::RunnerOptions::tcp_nodelay (off only to measure the stall)
 
     /// Adds header-name, header-value, reject-subject and report-header to schema.
     static void add_options(config::Schema& schema);

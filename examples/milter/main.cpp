@@ -2,11 +2,10 @@
 #include <exception>
 #include <memory>
 
-#include <unistd.h>
-
 #include "common/daemon/daemon.hpp"
 #include "common/log/logger.hpp"
 #include "common/milter/runner.hpp"
+#include "common/milter/settings.hpp"
 #include "common/milter/serve.hpp"
 #include "example_session.hpp"
 
@@ -31,13 +30,9 @@ int main(int argc, char** argv) {
         daemon::SignalSet signals;  // before any thread starts
         auto settings = std::make_shared<const example::Settings>(example::Settings::from(start.values));
         auto options = example::runner_options(start.common.socket);
-        // The daemon owns its UNIX socket unless told otherwise (it must still reach it after dropping
-        // root, e.g. to remove it at exit).
-        options.socket_owner = start.common.socket_owner;
-        if (options.socket_owner.empty() && ::geteuid() == 0 && !start.common.user.empty())
-            options.socket_owner = start.common.user + (start.common.group.empty() ? "" : ":" + start.common.group);
-        options.socket_mode = start.common.socket_mode;
-        options.tcp_nodelay = settings->tcp_nodelay;
+        // Socket owner and mode, tcp-nodelay and max-connections, as every mailmoat milter sets them (the
+        // daemon owns its UNIX socket unless told otherwise: it must still reach it after dropping root).
+        milter::apply_runner_settings(start.values, start.common, options);
         milter::Runner runner(options, factory(settings));
         return milter::serve(runner, start.common, signals, [&] {
             const auto values = daemon::reload(schema, argc, argv);
