@@ -2,7 +2,8 @@
 # tests/integration/test_e2e_dkim.py - mailmoat-dkim behind a real Postfix.
 # Mail from an internal client is signed (rsa-sha256 and ed25519-sha256) and verifies with dkimpy (both),
 # OpenDKIM (both) and Mail::DKIM (rsa-sha256). Inbound mail signed by dkimpy or Mail::DKIM gets dkim=pass,
-# fail (altered, rsa-sha1, 512-bit key), temperror (SERVFAIL), permerror (revoked) or none in
+# fail (altered, rsa-sha1, 512-bit key), temperror (SERVFAIL, a lookup that times out), permerror (revoked,
+# a key record that does not parse) or none in
 # Authentication-Results, keys served by the test DNS server; a forged Authentication-Results claiming our
 # authserv-id is removed. A message signed on one Postfix instance (simple/simple) gets dkim=pass from
 # mailmoat-dkim on a second one. SIGHUP reloads keys; on-dns-error tempfail; unsafe key files refused.
@@ -156,6 +157,8 @@ class DkimMilterTest(mmtest.TestCase):
         zone += zone_txt("ext._domainkey", rsa_rec)
         zone += zone_txt("revoked._domainkey", "v=DKIM1; k=rsa; p=")
         zone += ";@servfail broken._domainkey.example.org\n"
+        zone += ";@drop silent._domainkey.example.org\n"  # the key lookup times out
+        zone += zone_txt("garbage._domainkey", "v=DKIM1; k=rsa; p=!!not*base64!!")
 
         def signed(subject, selector=b"ext", extra=b""):
             msg = (b"From: Sender <sender@example.org>\r\nTo: bob@example.net\r\nSubject: " + subject.encode() +
@@ -190,7 +193,7 @@ class DkimMilterTest(mmtest.TestCase):
 
         # 127.0.0.1 is not internal here: everything is verified.
         args = ["--internal-hosts", "192.0.2.1", "--domain", "mailmoat.test", "--selector", "own",
-                "--key-file", key_path, "--authserv-id", AUTHSERV]
+                "--key-file", key_path, "--authserv-id", AUTHSERV, "--dns-timeout", "1", "--dns-retries", "0"]
         with mmtest.Sink() as sink, mmtest.DnsServer(zone) as dns, \
                 mmtest.Daemon(PROGRAM, args + ["--dns-server", dns.address]) as milter, \
                 mmtest.Postfix(sink.port, milter_params(milter.socket)) as pf:
@@ -201,11 +204,13 @@ class DkimMilterTest(mmtest.TestCase):
             send(pf, "sender@example.org", "bob@example.net", altered)
             send(pf, "sender@example.org", "bob@example.net", signed("servfail one", selector=b"broken"))
             send(pf, "sender@example.org", "bob@example.net", signed("revoked one", selector=b"revoked"))
+            send(pf, "sender@example.org", "bob@example.net", signed("timeout one", selector=b"silent"))
+            send(pf, "sender@example.org", "bob@example.net", signed("garbage key one", selector=b"garbage"))
             send(pf, "sender@example.org", "bob@example.net",
                  "From: sender@example.org\r\nTo: bob@example.net\r\nSubject: unsigned one\r\n\r\nx\r\n")
             for m in (sha1, short, mdk):
                 send(pf, "sender@example.org", "bob@example.net", m)
-            sink.wait_messages(8)
+            sink.wait_messages(10)
 
             def ar(subject):
                 [m] = sink.find(subject)
@@ -228,6 +233,10 @@ class DkimMilterTest(mmtest.TestCase):
             self.assertRegex(ar("altered one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=fail ")
             self.assertRegex(ar("servfail one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=temperror ")
             self.assertRegex(ar("revoked one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=permerror ")
+            # A key lookup that times out is temperror (delivered: on-dns-error=accept), a key record that
+            # does not parse is permerror; neither is fail, neither is silence.
+            self.assertRegex(ar("timeout one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=temperror ")
+            self.assertRegex(ar("garbage key one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=permerror ")
             self.assertEqual([v.strip() for v in ar("unsigned one")[0]], [f"{AUTHSERV}; dkim=none"])
             self.assertRegex(ar("sha1 one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=fail ")
             self.assertRegex(ar("short one")[0][0], r"^ ?mx\.mailmoat\.test; dkim=fail ")
@@ -236,6 +245,8 @@ class DkimMilterTest(mmtest.TestCase):
             log = milter.log()
             self.assertIn('dkim="example.org/ext=pass"', log)
             self.assertIn('dkim="example.org/broken=temperror"', log)
+            self.assertIn('dkim="example.org/silent=temperror"', log)
+            self.assertIn('dkim="example.org/garbage=permerror"', log)
             self.assertIn("removed_ar=1", log)
 
     def test_signed_on_one_postfix_passes_on_another(self):
