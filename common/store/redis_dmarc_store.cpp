@@ -106,14 +106,8 @@ std::vector<std::string> whole_list(RedisConnection& c, const std::string& key) 
 
 }  // namespace
 
-struct RedisDmarcStore::Pending {
-    const dmarc::ReportRecord* record;
-    RecordResult result;
-    bool done = false;
-};
-
 RedisDmarcStore::RedisDmarcStore(RedisDmarcOptions options, const util::Clock& clock)
-    : options_(options), pool_(std::move(options), clock) {}
+    : options_(options), pool_(std::move(options), clock), commit_(options_.max_batch, options_.max_pending) {}
 
 RedisDmarcStore::~RedisDmarcStore() = default;
 
@@ -125,39 +119,15 @@ std::string RedisDmarcStore::key(std::string_view kind, std::string_view rest) c
 }
 
 RecordResult RedisDmarcStore::add(const dmarc::ReportRecord& r) {
-    Pending mine{&r, {}, false};
-    std::unique_lock lock(queue_mutex_);
-    if (queue_.size() >= options_.max_pending)
-        return {Status::tempfail, "redis: " + describe() + ": " + std::to_string(queue_.size()) + " records waiting"};
-    queue_.push_back(&mine);
-    while (!mine.done) {
-        if (writing_) {
-            queue_done_.wait(lock);
-            continue;
-        }
-        writing_ = true;
-        std::vector<Pending*> batch;
-        const auto n = std::min(queue_.size(), options_.max_batch);
-        batch.assign(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
-        lock.unlock();
-        // Whatever happens, the batch is settled and writing_ cleared: a waiter must never hang.
-        try {
-            write_batch(batch);
-        } catch (const std::exception& e) {
-            for (auto* p : batch) p->result = {Status::tempfail, e.what()};
-        } catch (...) {
-            for (auto* p : batch) p->result = {Status::tempfail, "unexpected error"};
-        }
-        lock.lock();
-        for (auto* p : batch) p->done = true;
-        writing_ = false;
-        queue_done_.notify_all();
-    }
-    return mine.result;
+    std::vector<GroupCommit::Entry> mine(1);
+    mine.front().record = &r;
+    std::size_t waiting = 0;
+    if (!commit_.commit(mine, [this](const std::vector<GroupCommit::Entry*>& batch) { write_batch(batch); }, waiting))
+        return {Status::tempfail, "redis: " + describe() + ": " + std::to_string(waiting) + " records waiting"};
+    return std::move(mine.front().result);
 }
 
-void RedisDmarcStore::write_batch(const std::vector<Pending*>& batch) {
+void RedisDmarcStore::write_batch(const std::vector<GroupCommit::Entry*>& batch) {
     // One RPUSH per (domain, day) and the index updates, in one MULTI/EXEC: all of the batch or none.
     std::map<std::pair<std::string, std::int64_t>, std::vector<std::string>> groups;
     for (auto* p : batch)

@@ -1,13 +1,12 @@
 // common/store/redis_dmarc_store.hpp - the shared DMARC store on Redis: several MX hosts running
 // mailmoat-dmarc record into one server, one `mailmoat dmarc report` (on any host) reports from it.
 #pragma once
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "common/store/dmarc_report_store.hpp"
+#include "common/store/group_commit.hpp"
 #include "common/store/redis_connection.hpp"
 
 namespace mailmoat::store {
@@ -67,16 +66,12 @@ public:
     ReportsResult reports(const std::string& domain, std::int64_t since, std::size_t limit) override;
 
 private:
-    struct Pending;
-    void write_batch(const std::vector<Pending*>& batch);
+    void write_batch(const std::vector<GroupCommit::Entry*>& batch);
     [[nodiscard]] std::string key(std::string_view kind, std::string_view rest) const;
 
     RedisDmarcOptions options_;
     RedisPool pool_;
-    std::mutex queue_mutex_;
-    std::condition_variable queue_done_;
-    std::vector<Pending*> queue_;
-    bool writing_ = false;
+    GroupCommit commit_;  // concurrent add() calls share one MULTI/EXEC
 };
 
 }  // namespace mailmoat::store

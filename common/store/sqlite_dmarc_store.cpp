@@ -70,10 +70,12 @@ using text::field;
 using text::join_items;
 using text::split_items;
 
-void bind(sqlite3_stmt* s, int i, std::string_view text) {
+// Named bind_arg, not bind: with a std::string argument, an unqualified bind() would find std::bind by
+// argument-dependent lookup wherever <functional> is included, and bind nothing.
+void bind_arg(sqlite3_stmt* s, int i, std::string_view text) {
     sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
-void bind(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
+void bind_arg(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
 
 std::string column_text(sqlite3_stmt* s, int i) {
     const auto* p = sqlite3_column_text(s, i);
@@ -156,47 +158,41 @@ int insert_record(sqlite3_stmt* insert, const dmarc::ReportRecord& r) {
     Use u(insert);
     auto* s = u.get();
     const auto& p = r.policy;
-    bind(s, 1, static_cast<std::int64_t>(r.time));
-    bind(s, 2, r.source_ip);
-    bind(s, 3, r.header_from);
-    bind(s, 4, r.envelope_from);
-    bind(s, 5, r.envelope_to);
-    bind(s, 6, r.organizational_domain);
-    bind(s, 7, p.domain);
-    bind(s, 8, p.p);
-    bind(s, 9, p.sp);
-    bind(s, 10, p.np);
-    bind(s, 11, p.adkim);
-    bind(s, 12, p.aspf);
-    bind(s, 13, p.testing);
-    bind(s, 14, static_cast<std::int64_t>(p.pct));
-    bind(s, 15, p.fo);
-    bind(s, 16, p.psd);
-    bind(s, 17, p.discovery_method);
+    bind_arg(s, 1, static_cast<std::int64_t>(r.time));
+    bind_arg(s, 2, r.source_ip);
+    bind_arg(s, 3, r.header_from);
+    bind_arg(s, 4, r.envelope_from);
+    bind_arg(s, 5, r.envelope_to);
+    bind_arg(s, 6, r.organizational_domain);
+    bind_arg(s, 7, p.domain);
+    bind_arg(s, 8, p.p);
+    bind_arg(s, 9, p.sp);
+    bind_arg(s, 10, p.np);
+    bind_arg(s, 11, p.adkim);
+    bind_arg(s, 12, p.aspf);
+    bind_arg(s, 13, p.testing);
+    bind_arg(s, 14, static_cast<std::int64_t>(p.pct));
+    bind_arg(s, 15, p.fo);
+    bind_arg(s, 16, p.psd);
+    bind_arg(s, 17, p.discovery_method);
     std::vector<std::vector<std::string_view>> rua;
     for (const auto& u2 : p.rua) rua.push_back({u2});
-    bind(s, 18, join_items(rua));
-    bind(s, 19, r.dmarc_result);
-    bind(s, 20, r.disposition);
-    bind(s, 21, r.dkim_aligned);
-    bind(s, 22, r.spf_aligned);
+    bind_arg(s, 18, join_items(rua));
+    bind_arg(s, 19, r.dmarc_result);
+    bind_arg(s, 20, r.disposition);
+    bind_arg(s, 21, r.dkim_aligned);
+    bind_arg(s, 22, r.spf_aligned);
     std::vector<std::vector<std::string_view>> ov, dk, sp;
     for (const auto& o : r.overrides) ov.push_back({o.type, o.comment});
     for (const auto& d : r.dkim) dk.push_back({d.domain, d.selector, d.result, d.human_result});
     for (const auto& x : r.spf) sp.push_back({x.domain, x.scope, x.result});
-    bind(s, 23, join_items(ov));
-    bind(s, 24, join_items(dk));
-    bind(s, 25, join_items(sp));
+    bind_arg(s, 23, join_items(ov));
+    bind_arg(s, 24, join_items(dk));
+    bind_arg(s, 25, join_items(sp));
     return sqlite3_step(s);
 }
 
 }  // namespace
-
-struct SqliteDmarcStore::Pending {
-    const dmarc::ReportRecord* record;
-    RecordResult result;
-    bool done = false;
-};
 
 RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
     auto out = add_batch({&r});
@@ -204,48 +200,17 @@ RecordResult SqliteDmarcStore::add(const dmarc::ReportRecord& r) {
 }
 
 std::vector<RecordResult> SqliteDmarcStore::add_batch(const std::vector<const dmarc::ReportRecord*>& records) {
-    std::vector<Pending> mine;
-    mine.reserve(records.size());
-    for (const auto* r : records) mine.push_back(Pending{r, {}, false});
-    std::unique_lock lock(queue_mutex_);
-    for (auto& p : mine) {
-        if (p.record == nullptr) {
-            p.result = {Status::tempfail, "no record"};
-            p.done = true;
-        } else {
-            queue_.push_back(&p);
-        }
-    }
-    const auto all_done = [&] { return std::all_of(mine.begin(), mine.end(), [](const Pending& p) { return p.done; }); };
-    while (!all_done()) {
-        if (writing_) {
-            queue_done_.wait(lock);
-            continue;
-        }
-        writing_ = true;
-        std::vector<Pending*> batch;
-        batch.swap(queue_);
-        lock.unlock();
-        // Whatever happens, the batch is settled and writing_ cleared: a waiter must never hang.
-        try {
-            write_batch(batch);
-        } catch (const std::exception& e) {
-            for (auto* p : batch) p->result = {Status::tempfail, e.what()};
-        } catch (...) {
-            for (auto* p : batch) p->result = {Status::tempfail, "unexpected error"};
-        }
-        lock.lock();
-        for (auto* p : batch) p->done = true;
-        writing_ = false;
-        queue_done_.notify_all();
-    }
+    std::vector<GroupCommit::Entry> mine(records.size());
+    for (std::size_t i = 0; i < records.size(); ++i) mine[i].record = records[i];
+    std::size_t waiting = 0;
+    (void)commit_.commit(mine, [this](const std::vector<GroupCommit::Entry*>& batch) { write_batch(batch); }, waiting);
     std::vector<RecordResult> out;
     out.reserve(mine.size());
     for (auto& p : mine) out.push_back(std::move(p.result));
     return out;
 }
 
-void SqliteDmarcStore::write_batch(const std::vector<Pending*>& batch) {
+void SqliteDmarcStore::write_batch(const std::vector<GroupCommit::Entry*>& batch) {
     const auto fail_all = [&](const std::string& message) {
         for (auto* p : batch) p->result = {Status::tempfail, message};
     };
@@ -297,10 +262,10 @@ RecordsResult SqliteDmarcStore::records(const std::string& policy_domain, std::i
         }
         Use u(c->select.get());
         auto* s = u.get();
-        bind(s, 1, policy_domain);
-        bind(s, 2, from);
-        bind(s, 3, until);
-        bind(s, 4, static_cast<std::int64_t>(limit));
+        bind_arg(s, 1, policy_domain);
+        bind_arg(s, 2, from);
+        bind_arg(s, 3, until);
+        bind_arg(s, 4, static_cast<std::int64_t>(limit));
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
             dmarc::ReportRecord r;
@@ -412,8 +377,8 @@ DomainsResult SqliteDmarcStore::record_domains(std::int64_t from, std::int64_t u
                           "SELECT DISTINCT policy_domain FROM dmarc_records WHERE time >= ?1 AND time < ?2"
                           " AND policy_domain <> '' ORDER BY policy_domain");
         if (!st) return {Status::tempfail, c->message(), {}};
-        bind(st.get(), 1, from);
-        bind(st.get(), 2, until);
+        bind_arg(st.get(), 1, from);
+        bind_arg(st.get(), 2, until);
         DomainsResult out;
         int rc;
         while ((rc = sqlite3_step(st.get())) == SQLITE_ROW) out.domains.push_back(column_text(st.get(), 0));
@@ -427,7 +392,7 @@ TimeResult SqliteDmarcStore::last_period_end(const std::string& domain) {
         MAILMOAT_OPEN_OR(return (TimeResult{Status::tempfail, message, 0}))
         auto st = prepare(c->db.get(), "SELECT max(end) FROM dmarc_report_periods WHERE domain = ?1");
         if (!st) return {Status::tempfail, c->message(), 0};
-        bind(st.get(), 1, domain);
+        bind_arg(st.get(), 1, domain);
         const int rc = sqlite3_step(st.get());
         if (rc != SQLITE_ROW) return {Status::tempfail, c->message(), 0};
         if (sqlite3_column_type(st.get(), 0) == SQLITE_NULL) return {Status::not_found, {}, 0};
@@ -442,9 +407,9 @@ Status SqliteDmarcStore::destination_settled(const std::string& domain, std::int
         auto st = prepare(c->db.get(),
                           "SELECT 1 FROM dmarc_report_destinations WHERE domain = ?1 AND begin = ?2 AND destination = ?3");
         if (!st) return Status::tempfail;
-        bind(st.get(), 1, domain);
-        bind(st.get(), 2, begin);
-        bind(st.get(), 3, destination);
+        bind_arg(st.get(), 1, domain);
+        bind_arg(st.get(), 2, begin);
+        bind_arg(st.get(), 3, destination);
         const int rc = sqlite3_step(st.get());
         if (rc == SQLITE_ROW) return Status::ok;
         return rc == SQLITE_DONE ? Status::not_found : Status::tempfail;
@@ -463,9 +428,9 @@ ClaimResult SqliteDmarcStore::claim_destination(const std::string& domain, std::
                            "SELECT owner, expires FROM dmarc_report_claims WHERE domain = ?1 AND begin = ?2"
                            " AND destination = ?3");
         if (!get) return {ClaimOutcome::tempfail, {}, c->message()};
-        bind(get.get(), 1, domain);
-        bind(get.get(), 2, begin);
-        bind(get.get(), 3, destination);
+        bind_arg(get.get(), 1, domain);
+        bind_arg(get.get(), 2, begin);
+        bind_arg(get.get(), 3, destination);
         const int rc = sqlite3_step(get.get());
         if (rc == SQLITE_ROW) {
             const auto holder = column_text(get.get(), 0);
@@ -479,11 +444,11 @@ ClaimResult SqliteDmarcStore::claim_destination(const std::string& domain, std::
                            "INSERT OR REPLACE INTO dmarc_report_claims(domain, begin, destination, owner, expires)"
                            " VALUES(?1, ?2, ?3, ?4, ?5)");
         if (!put) return {ClaimOutcome::tempfail, {}, c->message()};
-        bind(put.get(), 1, domain);
-        bind(put.get(), 2, begin);
-        bind(put.get(), 3, destination);
-        bind(put.get(), 4, owner);
-        bind(put.get(), 5, now + lease);
+        bind_arg(put.get(), 1, domain);
+        bind_arg(put.get(), 2, begin);
+        bind_arg(put.get(), 3, destination);
+        bind_arg(put.get(), 4, owner);
+        bind_arg(put.get(), 5, now + lease);
         if (step_done(put.get()) != Status::ok || !tx.commit()) return {ClaimOutcome::tempfail, {}, c->message()};
         return {ClaimOutcome::claimed, owner, {}};
     });
@@ -497,10 +462,10 @@ Status SqliteDmarcStore::release_destination(const std::string& domain, std::int
                           "DELETE FROM dmarc_report_claims WHERE domain = ?1 AND begin = ?2 AND destination = ?3"
                           " AND owner = ?4");
         if (!st) return Status::tempfail;
-        bind(st.get(), 1, domain);
-        bind(st.get(), 2, begin);
-        bind(st.get(), 3, destination);
-        bind(st.get(), 4, owner);
+        bind_arg(st.get(), 1, domain);
+        bind_arg(st.get(), 2, begin);
+        bind_arg(st.get(), 3, destination);
+        bind_arg(st.get(), 4, owner);
         if (step_done(st.get()) != Status::ok) return Status::tempfail;
         return sqlite3_changes(c->db.get()) > 0 ? Status::ok : Status::not_found;
     });
@@ -515,13 +480,13 @@ Status SqliteDmarcStore::settle_destination(const std::string& domain, std::int6
                           "INSERT OR REPLACE INTO dmarc_report_destinations(domain, begin, end, destination, state,"
                           " report_id, time) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
         if (!st) return Status::tempfail;
-        bind(st.get(), 1, domain);
-        bind(st.get(), 2, begin);
-        bind(st.get(), 3, end);
-        bind(st.get(), 4, destination);
-        bind(st.get(), 5, std::string_view(delivery_state_name(state)));
-        bind(st.get(), 6, report_id);
-        bind(st.get(), 7, now);
+        bind_arg(st.get(), 1, domain);
+        bind_arg(st.get(), 2, begin);
+        bind_arg(st.get(), 3, end);
+        bind_arg(st.get(), 4, destination);
+        bind_arg(st.get(), 5, std::string_view(delivery_state_name(state)));
+        bind_arg(st.get(), 6, report_id);
+        bind_arg(st.get(), 7, now);
         return step_done(st.get());
     });
 }
@@ -534,12 +499,12 @@ Status SqliteDmarcStore::close_period(const std::string& domain, std::int64_t be
                           "INSERT OR REPLACE INTO dmarc_report_periods(domain, begin, end, report_id, messages, time)"
                           " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
         if (!st) return Status::tempfail;
-        bind(st.get(), 1, domain);
-        bind(st.get(), 2, begin);
-        bind(st.get(), 3, end);
-        bind(st.get(), 4, report_id);
-        bind(st.get(), 5, static_cast<std::int64_t>(std::min<std::uint64_t>(messages, INT64_MAX)));
-        bind(st.get(), 6, now);
+        bind_arg(st.get(), 1, domain);
+        bind_arg(st.get(), 2, begin);
+        bind_arg(st.get(), 3, end);
+        bind_arg(st.get(), 4, report_id);
+        bind_arg(st.get(), 5, static_cast<std::int64_t>(std::min<std::uint64_t>(messages, INT64_MAX)));
+        bind_arg(st.get(), 6, now);
         return step_done(st.get());
     });
 }
@@ -554,7 +519,7 @@ CountResult64 SqliteDmarcStore::prune(std::int64_t before) {
                            "DELETE FROM dmarc_records WHERE time < ?1 AND time < coalesce("
                            "(SELECT max(end) FROM dmarc_report_periods WHERE domain = dmarc_records.policy_domain), 0)");
         if (!del) return {Status::tempfail, c->message(), 0};
-        bind(del.get(), 1, before);
+        bind_arg(del.get(), 1, before);
         if (step_done(del.get()) != Status::ok) return {Status::tempfail, c->message(), 0};
         const auto removed = static_cast<std::uint64_t>(sqlite3_changes(c->db.get()));
         // Keep each domain's newest closed period: it says where the next run starts.
@@ -564,9 +529,9 @@ CountResult64 SqliteDmarcStore::prune(std::int64_t before) {
         auto dest = prepare(c->db.get(), "DELETE FROM dmarc_report_destinations WHERE end < ?1");
         auto claims = prepare(c->db.get(), "DELETE FROM dmarc_report_claims WHERE expires < ?1");
         if (!old || !dest || !claims) return {Status::tempfail, c->message(), 0};
-        bind(old.get(), 1, before);
-        bind(dest.get(), 1, before);
-        bind(claims.get(), 1, before);
+        bind_arg(old.get(), 1, before);
+        bind_arg(dest.get(), 1, before);
+        bind_arg(claims.get(), 1, before);
         if (step_done(old.get()) != Status::ok || step_done(dest.get()) != Status::ok ||
             step_done(claims.get()) != Status::ok || !tx.commit())
             return {Status::tempfail, c->message(), 0};
@@ -589,29 +554,29 @@ IngestResult SqliteDmarcStore::add_report(const dmarc_report::AggregateReport& r
         const auto& m = r.metadata;
         const auto& p = r.policy;
         auto* s = ins.get();
-        bind(s, 1, m.org_name);
-        bind(s, 2, m.report_id);
-        bind(s, 3, m.email);
-        bind(s, 4, m.extra_contact_info);
-        bind(s, 5, m.begin);
-        bind(s, 6, m.end);
-        bind(s, 7, m.generator);
+        bind_arg(s, 1, m.org_name);
+        bind_arg(s, 2, m.report_id);
+        bind_arg(s, 3, m.email);
+        bind_arg(s, 4, m.extra_contact_info);
+        bind_arg(s, 5, m.begin);
+        bind_arg(s, 6, m.end);
+        bind_arg(s, 7, m.generator);
         std::vector<std::vector<std::string_view>> errs;
         for (const auto& e : m.errors) errs.push_back({e});
-        bind(s, 8, join_items(errs));
-        bind(s, 9, std::string_view(dmarc_report::format_name(r.format)));
-        bind(s, 10, r.version);
-        bind(s, 11, p.domain);
-        bind(s, 12, p.p);
-        bind(s, 13, p.sp);
-        bind(s, 14, p.np);
-        bind(s, 15, p.adkim);
-        bind(s, 16, p.aspf);
-        bind(s, 17, p.testing);
-        bind(s, 18, static_cast<std::int64_t>(p.pct));
-        bind(s, 19, p.fo);
-        bind(s, 20, p.discovery_method);
-        bind(s, 21, now);
+        bind_arg(s, 8, join_items(errs));
+        bind_arg(s, 9, std::string_view(dmarc_report::format_name(r.format)));
+        bind_arg(s, 10, r.version);
+        bind_arg(s, 11, p.domain);
+        bind_arg(s, 12, p.p);
+        bind_arg(s, 13, p.sp);
+        bind_arg(s, 14, p.np);
+        bind_arg(s, 15, p.adkim);
+        bind_arg(s, 16, p.aspf);
+        bind_arg(s, 17, p.testing);
+        bind_arg(s, 18, static_cast<std::int64_t>(p.pct));
+        bind_arg(s, 19, p.fo);
+        bind_arg(s, 20, p.discovery_method);
+        bind_arg(s, 21, now);
         if (step_done(s) != Status::ok) return {IngestOutcome::tempfail, c->message()};
         if (sqlite3_changes(db) == 0) return {IngestOutcome::duplicate, {}};
         const auto id = sqlite3_last_insert_rowid(db);
@@ -624,23 +589,23 @@ IngestResult SqliteDmarcStore::add_report(const dmarc_report::AggregateReport& r
         for (const auto& x : r.rows) {
             Use u(row.get());
             auto* rs = u.get();
-            bind(rs, 1, static_cast<std::int64_t>(id));
-            bind(rs, 2, seq++);
-            bind(rs, 3, x.source_ip);
-            bind(rs, 4, static_cast<std::int64_t>(std::min<std::uint64_t>(x.count, INT64_MAX)));
-            bind(rs, 5, x.disposition);
-            bind(rs, 6, x.dkim);
-            bind(rs, 7, x.spf);
+            bind_arg(rs, 1, static_cast<std::int64_t>(id));
+            bind_arg(rs, 2, seq++);
+            bind_arg(rs, 3, x.source_ip);
+            bind_arg(rs, 4, static_cast<std::int64_t>(std::min<std::uint64_t>(x.count, INT64_MAX)));
+            bind_arg(rs, 5, x.disposition);
+            bind_arg(rs, 6, x.dkim);
+            bind_arg(rs, 7, x.spf);
             std::vector<std::vector<std::string_view>> ov, dk, sp;
             for (const auto& o : x.reasons) ov.push_back({o.type, o.comment});
             for (const auto& d : x.dkim_results) dk.push_back({d.domain, d.selector, d.result, d.human_result});
             for (const auto& y : x.spf_results) sp.push_back({y.domain, y.scope, y.result});
-            bind(rs, 8, join_items(ov));
-            bind(rs, 9, x.header_from);
-            bind(rs, 10, x.envelope_from);
-            bind(rs, 11, x.envelope_to);
-            bind(rs, 12, join_items(dk));
-            bind(rs, 13, join_items(sp));
+            bind_arg(rs, 8, join_items(ov));
+            bind_arg(rs, 9, x.header_from);
+            bind_arg(rs, 10, x.envelope_from);
+            bind_arg(rs, 11, x.envelope_to);
+            bind_arg(rs, 12, join_items(dk));
+            bind_arg(rs, 13, join_items(sp));
             if (sqlite3_step(rs) != SQLITE_DONE) return {IngestOutcome::tempfail, c->message()};
         }
         if (!tx.commit()) return {IngestOutcome::tempfail, c->message()};
@@ -662,9 +627,9 @@ ReportsResult SqliteDmarcStore::reports(const std::string& domain, std::int64_t 
                             " envelope_to, dkim_results, spf_results FROM dmarc_ingested_rows WHERE report = ?1"
                             " ORDER BY seq");
         if (!st || !rows) return {Status::tempfail, c->message(), {}};
-        bind(st.get(), 1, domain);
-        bind(st.get(), 2, since);
-        bind(st.get(), 3, static_cast<std::int64_t>(limit));
+        bind_arg(st.get(), 1, domain);
+        bind_arg(st.get(), 2, since);
+        bind_arg(st.get(), 3, static_cast<std::int64_t>(limit));
         ReportsResult out;
         int rc;
         auto* s = st.get();
@@ -695,7 +660,7 @@ ReportsResult SqliteDmarcStore::reports(const std::string& domain, std::int64_t 
             p.discovery_method = column_text(s, 20);
             Use u(rows.get());
             auto* rs = u.get();
-            bind(rs, 1, static_cast<std::int64_t>(id));
+            bind_arg(rs, 1, static_cast<std::int64_t>(id));
             int rrc;
             while ((rrc = sqlite3_step(rs)) == SQLITE_ROW) {
                 dmarc_report::Row x;

@@ -1,7 +1,6 @@
 // common/store/sqlite_dmarc_store.hpp - the embedded DMARC evaluation store: SQLite in WAL mode, safe
 // with several writers (milter threads, several daemons) and a concurrent report run.
 #pragma once
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -9,6 +8,7 @@
 
 #include "common/store/dmarc_report_store.hpp"
 #include "common/store/dmarc_store.hpp"
+#include "common/store/group_commit.hpp"
 #include "common/store/sqlite_grey_store.hpp"  // SqliteOptions, StoreError
 #include "common/util/lock_guarded.hpp"
 
@@ -47,9 +47,8 @@ public:
     struct Connection;  // the .cpp's handle and prepared statements
 
 private:
-    struct Pending;  // one add() waiting for its row to be committed
     std::unique_ptr<Connection> open() const;
-    void write_batch(const std::vector<Pending*>& batch);
+    void write_batch(const std::vector<GroupCommit::Entry*>& batch);
 
     SqliteOptions options_;
     // One connection per store object, used under its lock.
@@ -57,10 +56,7 @@ private:
     // Group commit: concurrent add() calls queue their record; whichever finds no write in progress
     // writes everything queued in one transaction while the others wait for it. Each add() still
     // returns only after its own row is committed, so a crash loses nothing that was reported stored.
-    std::mutex queue_mutex_;
-    std::condition_variable queue_done_;
-    std::vector<Pending*> queue_;
-    bool writing_ = false;
+    GroupCommit commit_;
 };
 
 }  // namespace mailmoat::store

@@ -131,10 +131,12 @@ namespace {
 
 using Conn = SqliteGreyStore::Connection;
 
-void bind(sqlite3_stmt* s, int i, std::string_view text) {
+// Named bind_arg, not bind: with a std::string argument, an unqualified bind() would find std::bind by
+// argument-dependent lookup wherever <functional> is included, and bind nothing.
+void bind_arg(sqlite3_stmt* s, int i, std::string_view text) {
     sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
 }
-void bind(sqlite3_stmt* s, int i, std::int64_t v) {
+void bind_arg(sqlite3_stmt* s, int i, std::int64_t v) {
     sqlite3_bind_int64(s, i, v);
 }
 
@@ -207,14 +209,14 @@ auto transaction(Conn& c, Fn&& fn) {
 void log(Conn& c, bool client, std::string_view key, bool deleted, TimePoint now) {
     {
         Use u(c.stmts[log_change].get());
-        bind(u.get(), 1, to_unix(now));
-        bind(u.get(), 2, std::string_view(client ? "c" : "e"));
-        bind(u.get(), 3, key);
-        bind(u.get(), 4, std::string_view(deleted ? "del" : "set"));
+        bind_arg(u.get(), 1, to_unix(now));
+        bind_arg(u.get(), 2, std::string_view(client ? "c" : "e"));
+        bind_arg(u.get(), 3, key);
+        bind_arg(u.get(), 4, std::string_view(deleted ? "del" : "set"));
         (void)step(c, u.get());
     }
     Use u(c.stmts[prune_changes].get());
-    bind(u.get(), 1, to_unix(now) - change_log_seconds);
+    bind_arg(u.get(), 1, to_unix(now) - change_log_seconds);
     (void)step(c, u.get());
 }
 
@@ -322,21 +324,21 @@ EntryResult SqliteGreyStore::seen(std::string_view key, TimePoint now, std::chro
             r.status = Status::ok;
             {
                 Use u(c.stmts[select_entry].get());
-                bind(u.get(), 1, key);
+                bind_arg(u.get(), 1, key);
                 if (step(c, u.get()) == SQLITE_ROW) {
                     r.entry = read_entry(u.get(), key, 0);
                     if (r.entry.last_seen >= now - max_age) {
                         Use rec(c.stmts[record_entry].get());
-                        bind(rec.get(), 1, key);
-                        bind(rec.get(), 2, to_unix(now));
+                        bind_arg(rec.get(), 1, key);
+                        bind_arg(rec.get(), 2, to_unix(now));
                         (void)step(c, rec.get());
                         return r;
                     }
                 }
             }
             Use u(c.stmts[upsert_entry].get());
-            bind(u.get(), 1, key);
-            bind(u.get(), 2, to_unix(now));
+            bind_arg(u.get(), 1, key);
+            bind_arg(u.get(), 2, to_unix(now));
             (void)step(c, u.get());
             r.created = true;
             r.entry = Entry{std::string(key), from_unix(to_unix(now)), from_unix(to_unix(now)), 1, false};
@@ -350,9 +352,9 @@ EntryResult SqliteGreyStore::touch(std::string_view key, TimePoint now, bool pas
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[touch_entry].get());
-        bind(u.get(), 1, key);
-        bind(u.get(), 2, to_unix(now));
-        bind(u.get(), 3, std::int64_t{passed ? 1 : 0});
+        bind_arg(u.get(), 1, key);
+        bind_arg(u.get(), 2, to_unix(now));
+        bind_arg(u.get(), 3, std::int64_t{passed ? 1 : 0});
         return entry_row(c, u.get(), key);
     });
 }
@@ -362,7 +364,7 @@ EntryResult SqliteGreyStore::set_passed(std::string_view key) {
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[pass_entry].get());
-        bind(u.get(), 1, key);
+        bind_arg(u.get(), 1, key);
         return entry_row(c, u.get(), key);
     });
 }
@@ -372,8 +374,8 @@ EntryResult SqliteGreyStore::restart(std::string_view key, TimePoint now) {
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[restart_entry].get());
-        bind(u.get(), 1, key);
-        bind(u.get(), 2, to_unix(now));
+        bind_arg(u.get(), 1, key);
+        bind_arg(u.get(), 2, to_unix(now));
         return entry_row(c, u.get(), key);
     });
 }
@@ -383,8 +385,8 @@ ClientResult SqliteGreyStore::client(std::string_view client, TimePoint now, std
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[select_client].get());
-        bind(u.get(), 1, client);
-        bind(u.get(), 2, to_unix(now - max_age));
+        bind_arg(u.get(), 1, client);
+        bind_arg(u.get(), 2, to_unix(now - max_age));
         ClientResult r;
         r.status = Status::not_found;
         if (step(c, u.get()) == SQLITE_ROW) {
@@ -402,9 +404,9 @@ ClientResult SqliteGreyStore::add_client_pass(std::string_view client, TimePoint
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[add_client].get());
-        bind(u.get(), 1, client);
-        bind(u.get(), 2, to_unix(now));
-        bind(u.get(), 3, static_cast<std::int64_t>(at_least));
+        bind_arg(u.get(), 1, client);
+        bind_arg(u.get(), 2, to_unix(now));
+        bind_arg(u.get(), 3, static_cast<std::int64_t>(at_least));
         ClientResult r;
         r.status = Status::tempfail;
         r.error = "upsert returned no row";
@@ -431,7 +433,7 @@ CountResult SqliteGreyStore::expire(TimePoint cutoff) {
             r.status = Status::ok;
             for (const auto id : {expire_entries, expire_clients}) {
                 Use u(c.stmts[id].get());
-                bind(u.get(), 1, to_unix(cutoff));
+                bind_arg(u.get(), 1, to_unix(cutoff));
                 (void)step(c, u.get());
                 r.count += static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
             }
@@ -448,13 +450,13 @@ ListResult SqliteGreyStore::list(std::string_view substring, std::size_t limit) 
         r.status = Status::ok;
         {
             Use u(c.stmts[list_entries].get());
-            bind(u.get(), 1, substring);
-            bind(u.get(), 2, static_cast<std::int64_t>(limit));
+            bind_arg(u.get(), 1, substring);
+            bind_arg(u.get(), 2, static_cast<std::int64_t>(limit));
             while (step(c, u.get()) == SQLITE_ROW) r.entries.push_back(read_entry(u.get(), column_text(u.get(), 0), 1));
         }
         Use u(c.stmts[list_clients].get());
-        bind(u.get(), 1, substring);
-        bind(u.get(), 2, static_cast<std::int64_t>(limit));
+        bind_arg(u.get(), 1, substring);
+        bind_arg(u.get(), 2, static_cast<std::int64_t>(limit));
         while (step(c, u.get()) == SQLITE_ROW) r.clients.push_back(read_client(u.get()));
         return r;
     });
@@ -467,7 +469,7 @@ CountResult SqliteGreyStore::remove(std::string_view key, bool client) {
         CountResult r;
         {
             Use u(c.stmts[client ? delete_client : delete_entry].get());
-            bind(u.get(), 1, key);
+            bind_arg(u.get(), 1, key);
             (void)step(c, u.get());
             r.count = static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
         }
@@ -483,7 +485,7 @@ EntryResult SqliteGreyStore::get(std::string_view key) {
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[select_entry].get());
-        bind(u.get(), 1, key);
+        bind_arg(u.get(), 1, key);
         return entry_row(c, u.get(), key);
     });
 }
@@ -523,28 +525,28 @@ CountResult SqliteGreyStore::write(const Batch& batch) {
         return transaction(c, [&] {
             for (const auto& e : batch.entries) {
                 Use u(c.stmts[put_entry].get());
-                bind(u.get(), 1, e.key);
-                bind(u.get(), 2, to_unix(e.first_seen));
-                bind(u.get(), 3, to_unix(e.last_seen));
-                bind(u.get(), 4, static_cast<std::int64_t>(e.count));
-                bind(u.get(), 5, std::int64_t{e.passed ? 1 : 0});
+                bind_arg(u.get(), 1, e.key);
+                bind_arg(u.get(), 2, to_unix(e.first_seen));
+                bind_arg(u.get(), 3, to_unix(e.last_seen));
+                bind_arg(u.get(), 4, static_cast<std::int64_t>(e.count));
+                bind_arg(u.get(), 5, std::int64_t{e.passed ? 1 : 0});
                 (void)step(c, u.get());
             }
             for (const auto& k : batch.deleted_entries) {
                 Use u(c.stmts[delete_entry].get());
-                bind(u.get(), 1, k);
+                bind_arg(u.get(), 1, k);
                 (void)step(c, u.get());
             }
             for (const auto& e : batch.clients) {
                 Use u(c.stmts[put_client].get());
-                bind(u.get(), 1, e.client);
-                bind(u.get(), 2, to_unix(e.last_seen));
-                bind(u.get(), 3, static_cast<std::int64_t>(e.count));
+                bind_arg(u.get(), 1, e.client);
+                bind_arg(u.get(), 2, to_unix(e.last_seen));
+                bind_arg(u.get(), 3, static_cast<std::int64_t>(e.count));
                 (void)step(c, u.get());
             }
             for (const auto& k : batch.deleted_clients) {
                 Use u(c.stmts[delete_client].get());
-                bind(u.get(), 1, k);
+                bind_arg(u.get(), 1, k);
                 (void)step(c, u.get());
             }
             CountResult r;
@@ -560,7 +562,7 @@ ChangesResult SqliteGreyStore::changes_after(std::int64_t id) {
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[select_changes].get());
-        bind(u.get(), 1, id);
+        bind_arg(u.get(), 1, id);
         ChangesResult r;
         r.status = Status::ok;
         while (step(c, u.get()) == SQLITE_ROW) {
@@ -580,9 +582,9 @@ CountResult SqliteGreyStore::add_manual(std::string_view kind, std::string_view 
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[put_manual].get());
-        bind(u.get(), 1, kind);
-        bind(u.get(), 2, value);
-        bind(u.get(), 3, to_unix(now));
+        bind_arg(u.get(), 1, kind);
+        bind_arg(u.get(), 2, value);
+        bind_arg(u.get(), 3, to_unix(now));
         (void)step(c, u.get());
         CountResult r;
         r.status = Status::ok;
@@ -596,8 +598,8 @@ CountResult SqliteGreyStore::remove_manual(std::string_view kind, std::string_vi
         Lease lease(*this);
         Conn& c = *lease;
         Use u(c.stmts[delete_manual].get());
-        bind(u.get(), 1, kind);
-        bind(u.get(), 2, value);
+        bind_arg(u.get(), 1, kind);
+        bind_arg(u.get(), 2, value);
         (void)step(c, u.get());
         CountResult r;
         r.count = static_cast<std::uint64_t>(sqlite3_changes(c.db.get()));
