@@ -70,20 +70,6 @@ using text::field;
 using text::join_items;
 using text::split_items;
 
-// Named bind_arg, not bind: with a std::string argument, an unqualified bind() would find std::bind by
-// argument-dependent lookup wherever <functional> is included, and bind nothing.
-void bind_arg(sqlite3_stmt* s, int i, std::string_view text) {
-    sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-void bind_arg(sqlite3_stmt* s, int i, std::int64_t v) { sqlite3_bind_int64(s, i, v); }
-
-std::string column_text(sqlite3_stmt* s, int i) {
-    const auto* p = sqlite3_column_text(s, i);
-    return p != nullptr
-               ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(sqlite3_column_bytes(s, i)))
-               : std::string();
-}
-
 /// Resets a statement after use whatever happens.
 class Use {
 public:
