@@ -26,13 +26,13 @@ public:
 
     explicit GroupCommit(std::size_t max_batch = std::numeric_limits<std::size_t>::max(),
                          std::size_t max_pending = std::numeric_limits<std::size_t>::max())
-        : max_batch_(max_batch), max_pending_(max_pending) {}
+        : max_batch_(max_batch == 0 ? 1 : max_batch), max_pending_(max_pending) {}
     GroupCommit(const GroupCommit&) = delete;
     GroupCommit& operator=(const GroupCommit&) = delete;
 
     /// Queues the entries (one without a record is settled at once as a tempfail) and returns when all
     /// are settled. Whichever caller finds no write in progress writes the queue, at most max_batch
-    /// entries at a time, for itself and for the callers waiting; a crash therefore loses nothing that
+    /// entries at a time (at least one), for itself and for the callers waiting; a crash therefore loses nothing that
     /// was answered as stored. Returns false, queueing nothing, when max_pending entries wait already;
     /// `waiting` then holds their number.
     bool commit(std::vector<Entry>& entries, const Writer& write, std::size_t& waiting);

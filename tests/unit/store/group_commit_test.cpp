@@ -93,6 +93,15 @@ TEST_CASE("an entry without a record is refused; batches keep to max_batch; max_
         CHECK(mine[0].result.status == ms::Status::ok);
     }
     {
+        ms::GroupCommit gc(0);  // a batch of none would never finish: taken as one
+        std::vector<Entry> mine(2);
+        for (auto& e : mine) e.record = &r;
+        std::vector<std::size_t> sizes;
+        std::size_t waiting = 0;
+        REQUIRE(gc.commit(mine, [&](const std::vector<Entry*>& batch) { sizes.push_back(batch.size()); }, waiting));
+        CHECK(sizes == std::vector<std::size_t>{1, 1});
+    }
+    {
         ms::GroupCommit gc(1, 1);
         std::atomic<bool> entered{false};
         std::atomic<bool> release{false};
